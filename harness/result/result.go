@@ -1,0 +1,159 @@
+// Package result holds what a run found: per scenario, phase and step, the
+// expected and seen outcome with its evidence, plus where it ran. The runner
+// fills it, report writers and `tsemlab show` read it; results.json in a run
+// directory is this structure encoded as JSON.
+package result
+
+import (
+	"time"
+)
+
+// Status of a scenario or a step. They are kept distinct on purpose: a
+// harness error or a kernel crash is never read as a denial.
+type Status string
+
+const (
+	// Pass: every expectation was met.
+	Pass Status = "pass"
+	// Fail: an expectation was not met.
+	Fail Status = "fail"
+	// Skip: not run, with a reason (e.g. the kernel lacks TSEM).
+	Skip Status = "skip"
+	// Timeout: the guest or a step exceeded its time limit.
+	Timeout Status = "timeout"
+	// Crash: the kernel panicked, oopsed or tainted itself.
+	Crash Status = "crash"
+	// Error: the harness itself broke (QEMU missing, guest protocol
+	// violated, orchestrator failure).
+	Error Status = "error"
+	// NotRun: a step that an earlier failure kept from running.
+	NotRun Status = "not_run"
+)
+
+// Worse reports whether a is a worse status than b, for rolling step
+// statuses up into a scenario status: crash > error > timeout > fail >
+// not_run > pass > skip.
+func Worse(a, b Status) bool { return rank(a) > rank(b) }
+
+func rank(s Status) int {
+	switch s {
+	case Crash:
+		return 6
+	case Error:
+		return 5
+	case Timeout:
+		return 4
+	case Fail:
+		return 3
+	case NotRun:
+		return 2
+	case Pass:
+		return 1
+	default: // Skip, ""
+		return 0
+	}
+}
+
+// Run is one invocation of `tsemlab run`.
+type Run struct {
+	Started   time.Time   `json:"started"`
+	Duration  Duration    `json:"duration"`
+	Dir       string      `json:"dir"`
+	Scenarios []*Scenario `json:"scenarios"`
+}
+
+// Counts tallies scenario statuses.
+func (r *Run) Counts() map[Status]int {
+	c := map[Status]int{}
+	for _, s := range r.Scenarios {
+		c[s.Status]++
+	}
+	return c
+}
+
+// Environment records where a scenario ran, so a result can be reproduced.
+type Environment struct {
+	KernelPath      string `json:"kernel_path"`
+	KernelSHA256    string `json:"kernel_sha256"`
+	KernelRelease   string `json:"kernel_release,omitempty"`
+	InitramfsSHA256 string `json:"initramfs_sha256,omitempty"`
+	QEMUVersion     string `json:"qemu_version,omitempty"`
+	Accel           string `json:"accel,omitempty"`
+	// AccelReason says why that accelerator was chosen.
+	AccelReason string   `json:"accel_reason,omitempty"`
+	LSMs        []string `json:"lsms,omitempty"`
+	Cmdline     []string `json:"qemu_cmdline,omitempty"`
+}
+
+// Scenario is the result of one scenario file.
+type Scenario struct {
+	Name        string `json:"name"`
+	File        string `json:"file"`
+	Description string `json:"description,omitempty"`
+	Status      Status `json:"status"`
+	// Reason explains skip, timeout, crash and error statuses in one line.
+	Reason   string   `json:"reason,omitempty"`
+	Duration Duration `json:"duration"`
+	// BootTime is host wall time from QEMU start to the guest's hello.
+	BootTime Duration `json:"boot_time,omitempty"`
+	// GuestUptimeAtHello is the guest's own clock at hello.
+	GuestUptimeAtHello Duration    `json:"guest_uptime_at_hello,omitempty"`
+	Env                Environment `json:"environment"`
+	Phases             []*Phase    `json:"phases"`
+	// Crash holds the console excerpt of a panic, oops or taint.
+	Crash string `json:"crash,omitempty"`
+	// ConsoleTail is the end of the console log, kept for failures.
+	ConsoleTail string `json:"console_tail,omitempty"`
+	// Dir is the scenario's own results directory.
+	Dir string `json:"dir,omitempty"`
+	// Artifacts are file names (relative to Dir) the guest produced.
+	Artifacts []string `json:"artifacts,omitempty"`
+}
+
+// Phase is the result of one phase.
+type Phase struct {
+	Name        string  `json:"name"`
+	Status      Status  `json:"status"`
+	NamespaceID string  `json:"namespace_id,omitempty"`
+	Error       string  `json:"error,omitempty"`
+	Steps       []*Step `json:"steps"`
+	// Checks are phase-level expectations (forensics_contains ...).
+	Checks []Check `json:"checks,omitempty"`
+}
+
+// Step is the result of one step.
+type Step struct {
+	Index    int      `json:"index"`
+	Name     string   `json:"name"`
+	Run      string   `json:"run"`
+	Status   Status   `json:"status"`
+	Expected string   `json:"expected"`
+	Seen     string   `json:"seen"`
+	ExitCode int      `json:"exit_code"`
+	Signal   string   `json:"signal,omitempty"`
+	Stdout   string   `json:"stdout,omitempty"`
+	Stderr   string   `json:"stderr,omitempty"`
+	Evidence []string `json:"evidence,omitempty"`
+	Duration Duration `json:"duration"`
+	// Checks are the individual expectations and whether each held.
+	Checks []Check `json:"checks,omitempty"`
+}
+
+// Check is one expectation with what was wanted and what was found.
+type Check struct {
+	What string `json:"what"`
+	Want string `json:"want"`
+	Got  string `json:"got"`
+	OK   bool   `json:"ok"`
+}
+
+// Failed returns the checks that did not hold.
+func Failed(checks []Check) []Check {
+	var out []Check
+	for _, c := range checks {
+		if !c.OK {
+			out = append(out, c)
+		}
+	}
+	return out
+}
