@@ -58,6 +58,9 @@ type Plan struct {
 	Probe    bool     `json:"probe,omitempty"`
 	Requires Requires `json:"requires"`
 	Mode     string   `json:"mode,omitempty"`
+	// Image names the workload root filesystem the steps run in; "" is
+	// the initramfs itself.
+	Image string `json:"image,omitempty"`
 	// StepTimeout is the default per-step limit, already scaled for the
 	// accelerator by the host.
 	StepTimeout Duration `json:"step_timeout"`

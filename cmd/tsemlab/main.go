@@ -1,0 +1,98 @@
+// Command tsemlab builds and boots kernels under QEMU and runs TSEM and
+// container-hardening scenarios against them, reporting like a test runner.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tsemlab/tsemlab/harness/lab"
+	"github.com/tsemlab/tsemlab/harness/scenario"
+)
+
+// Exit codes (the contract scripts and CI depend on).
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitBadUse  = 2
+	exitInfra   = 3
+	exitUnknown = 3
+)
+
+// exitError carries an exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func badInput(err error) error { return &exitError{code: exitBadUse, err: err} }
+
+type globals struct {
+	verbose bool
+	log     *slog.Logger
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "tsemlab",
+		Short: "Reproducible TSEM and container-hardening experiments in QEMU",
+		Long: `tsemlab boots a kernel (a TSEM kernel you built, or Debian's cloud kernel by
+default) with a u-root initramfs under QEMU, runs YAML scenarios in the guest,
+and reports which steps were allowed and denied, like a test runner.
+
+Exit codes: 0 every scenario passed or was skipped with a reason; 1 at least
+one failed, timed out or crashed; 2 bad input (usage, scenario errors);
+3 infrastructure failure (no QEMU, kernel missing, harness error).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRun: func(cmd *cobra.Command, args []string) {
+			level := slog.LevelInfo
+			if g.verbose {
+				level = slog.LevelDebug
+			}
+			g.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+		},
+	}
+	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "debug logging on stderr")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return badInput(fmt.Errorf("%w (see %s --help)", err, c.CommandPath())) })
+	root.AddCommand(runCmd(g), validateCmd(g), doctorCmd(g), imageCmd(g), showCmd(g), modelCmd(g))
+	err := root.ExecuteContext(ctx)
+	os.Exit(exitCode(err))
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintln(os.Stderr, "tsemlab:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(os.Stderr, "tsemlab:", err)
+	var ve scenario.ValidationErrors
+	var one *scenario.ValidationError
+	switch {
+	case errors.As(err, &ve), errors.As(err, &one):
+		return exitBadUse
+	case errors.Is(err, lab.ErrInfra):
+		return exitInfra
+	}
+	// Cobra's own usage errors (unknown command, wrong arg count).
+	return exitBadUse
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tsemlab/tsemlab/event"
+	"github.com/tsemlab/tsemlab/harness/report"
+	"github.com/tsemlab/tsemlab/harness/result"
+)
+
+func showCmd(g *globals) *cobra.Command {
+	var trajectory, forensics bool
+	var hook string
+	c := &cobra.Command{
+		Use:   "show RESULT_DIR",
+		Short: "Show a past run: steps, outcomes, evidence, TSEM trajectory and forensics",
+		Long: `Show reads a run's results directory (or one scenario's directory inside it)
+and prints each scenario's steps with expected and seen outcomes and the
+evidence. With --forensics or --trajectory it lists the TSEM event records of
+each phase one readable line per event; --type keeps one hook (file_open ...).`,
+		Example: `  tsemlab show results/latest
+  tsemlab show --forensics results/latest/process-grep
+  tsemlab show --trajectory --type file_open results/latest/process-grep`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			run, err := readRun(args[0])
+			if err != nil {
+				return badInput(err)
+			}
+			if !trajectory && !forensics {
+				return report.Human(os.Stdout, run, report.HumanOptions{Verbose: true})
+			}
+			kinds := []string{}
+			if trajectory {
+				kinds = append(kinds, "trajectory")
+			}
+			if forensics {
+				kinds = append(kinds, "forensics")
+			}
+			for _, sc := range run.Scenarios {
+				dir := sc.Dir
+				if !filepath.IsAbs(dir) {
+					dir = filepath.Join(filepath.Dir(runDirOf(args[0])), sc.Name)
+					if _, err := os.Stat(dir); err != nil {
+						dir = filepath.Join(runDirOf(args[0]), sc.Name)
+					}
+				}
+				for _, p := range sc.Phases {
+					for _, k := range kinds {
+						path := filepath.Join(dir, p.Name+"."+k)
+						data, err := os.ReadFile(path)
+						if err != nil {
+							continue
+						}
+						evs, err := event.ParseAll(bytes.NewReader(data))
+						if err != nil {
+							return badInput(fmt.Errorf("%s: %w", path, err))
+						}
+						if err := report.Events(os.Stdout, fmt.Sprintf("%s %s %s", sc.Name, p.Name, k), evs, hook); err != nil {
+							return err
+						}
+					}
+				}
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&trajectory, "trajectory", false, "list each phase's trajectory events")
+	c.Flags().BoolVar(&forensics, "forensics", false, "list each phase's forensic events")
+	c.Flags().StringVar(&hook, "type", "", "only events of this hook type (e.g. file_open)")
+	return c
+}
+
+// readRun loads results.json from a run directory, or wraps result.json of
+// a scenario directory as a one-scenario run.
+func readRun(dir string) (*result.Run, error) {
+	if f, err := os.Open(filepath.Join(dir, "results.json")); err == nil {
+		defer f.Close()
+		return report.ReadJSON(f)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "result.json"))
+	if err != nil {
+		return nil, fmt.Errorf("%s holds neither results.json (a run) nor result.json (a scenario): is it a tsemlab results directory?", dir)
+	}
+	var sc result.Scenario
+	if err := jsonUnmarshal(data, &sc); err != nil {
+		return nil, fmt.Errorf("%s/result.json: %w", dir, err)
+	}
+	sc.Dir = dir
+	return &result.Run{Dir: dir, Duration: sc.Duration, Scenarios: []*result.Scenario{&sc}}, nil
+}
+
+func runDirOf(p string) string { return strings.TrimRight(p, "/") }
+

@@ -1,0 +1,377 @@
+// Package image builds the guest's u-root initramfs (cached by a hash of its
+// inputs) and the small per-scenario archive that carries the plan.
+//
+// The base image holds u-root's core commands (one busybox binary), the
+// tsemlab-guest orchestrator as u-root's uinit, a few host programs with their
+// shared libraries (bash, GNU chown), an /etc with the users scenarios rely
+// on, and the stock kernel's modules the guest needs.
+package image
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/u-root/gobusybox/src/pkg/golang"
+	"github.com/u-root/mkuimage/cpio"
+	"github.com/u-root/mkuimage/uimage"
+	"github.com/u-root/uio/llog"
+
+	"github.com/tsemlab/tsemlab/harness/kernel"
+	"github.com/tsemlab/tsemlab/protocol"
+)
+
+// Module is this Go module's path; the builder compiles the orchestrator
+// from a checkout of it.
+const Module = "github.com/tsemlab/tsemlab"
+
+// GuestCommand is the orchestrator's package; u-root's init runs it as uinit.
+const GuestCommand = Module + "/cmd/tsemlab-guest"
+
+// ModulesList is where the guest finds the modules to load, in order.
+const ModulesList = "/tsemlab/modules.txt"
+
+// Commands are the u-root core commands in every image (see tools.go).
+var Commands = []string{
+	"cat", "chmod", "cmp", "cp", "date", "dd", "dmesg", "echo", "false", "find",
+	"free", "grep", "head", "hostname", "id", "init", "kill", "ln", "ls", "lsmod",
+	"mkdir", "mount", "mv", "printenv", "ps", "pwd", "readlink", "rm", "seq",
+	"sleep", "sort", "strings", "sync", "tail", "tee", "touch", "tr", "true",
+	"umount", "uname", "uniq", "uptime", "wc", "which",
+}
+
+// HostPrograms are copied from the host with their shared libraries, for
+// what u-root lacks or does differently: bash (the documented experiments
+// type into bash) and GNU chown (u-root has none).
+var HostPrograms = []string{"bash", "chown"}
+
+// GuestModules are the stock-kernel modules the orchestrator loads when they
+// are modules and not built in: pvpanic lets QEMU report GUEST_PANICKED.
+var GuestModules = []string{"pvpanic_pci"}
+
+// Spec is what goes into a base image.
+type Spec struct {
+	// SourceDir is a checkout of this module (holding go.mod).
+	SourceDir string
+	// Modules are the kernel modules to pack, in load order.
+	Modules []kernel.Module
+	// KernelRelease names lib/modules/<release> inside the image.
+	KernelRelease string
+}
+
+// Image is a built initramfs.
+type Image struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	// Key is the hash of the inputs it was built from.
+	Key string `json:"key"`
+}
+
+// Builder builds and caches base images.
+type Builder struct {
+	// CacheDir is tsemlab's cache root; images go under CacheDir/initramfs.
+	CacheDir string
+	Log      *slog.Logger
+}
+
+// Base returns the base image for spec, building it unless an image with
+// the same inputs is cached.
+func (b Builder) Base(ctx context.Context, spec Spec) (*Image, error) {
+	hosts, err := hostPrograms()
+	if err != nil {
+		return nil, err
+	}
+	key, err := inputKey(spec, hosts)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(b.CacheDir, "initramfs")
+	out := filepath.Join(dir, key[:16]+".cpio")
+	meta := out + ".json"
+	if data, err := os.ReadFile(meta); err == nil {
+		var img Image
+		if json.Unmarshal(data, &img) == nil && img.Key == key && exists(out) {
+			return &img, nil
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	b.Log.Info("building u-root initramfs (first use or inputs changed)", "key", key[:16])
+	tmp, err := os.MkdirTemp(dir, ".build-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	partial := filepath.Join(tmp, "initramfs.cpio")
+	if err := build(ctx, spec, hosts, tmp, partial, b.Log); err != nil {
+		return nil, err
+	}
+	sum, err := fileSHA256(partial)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Rename(partial, out); err != nil {
+		return nil, err
+	}
+	img := Image{Path: out, SHA256: sum, Key: key}
+	data, _ := json.MarshalIndent(img, "", "  ")
+	if err := os.WriteFile(meta, data, 0o644); err != nil {
+		return nil, err
+	}
+	return &img, nil
+}
+
+func build(ctx context.Context, spec Spec, hosts map[string]string, tmp, out string, log *slog.Logger) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	base, err := baseArchive(spec)
+	if err != nil {
+		return err
+	}
+	var ucmds []string
+	for _, c := range Commands {
+		ucmds = append(ucmds, "github.com/u-root/u-root/cmds/core/"+c)
+	}
+	var files []string
+	for _, name := range HostPrograms {
+		files = append(files, hosts[name]+":bin/"+name)
+	}
+	l := llog.New(slog.LevelWarn, func(format string, v ...any) {
+		log.Debug(fmt.Sprintf(format, v...))
+	})
+	err = uimage.Create(l,
+		uimage.WithEnv(golang.DisableCGO(), golang.WithWorkingDir(spec.SourceDir)),
+		uimage.WithBusyboxCommands(ucmds...),
+		uimage.WithBinaryCommands(GuestCommand),
+		uimage.WithInit("init"),
+		uimage.WithUinit("tsemlab-guest"),
+		uimage.WithShell("/bin/bash"),
+		uimage.WithFiles(files...),
+		uimage.WithBaseArchive(base),
+		uimage.WithTempDir(tmp),
+		uimage.WithCPIOOutput(out),
+	)
+	if err != nil {
+		return fmt.Errorf("build initramfs with mkuimage (from %s): %w", spec.SourceDir, err)
+	}
+	return nil
+}
+
+// passwd and group give scenarios the users the documents use: root, nobody
+// and rocinante (uid 1000) of the process-mode grep experiment.
+const (
+	passwd = "root:x:0:0:root:/root:/bin/bash\n" +
+		"nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n" +
+		"rocinante:x:1000:1000:Rocinante,,,:/home/rocinante:/bin/bash\n"
+	group = "root:x:0:\nnogroup:x:65534:\nrocinante:x:1000:\n"
+)
+
+func baseArchive(spec Spec) (*cpio.Archive, error) {
+	recs := []cpio.Record{
+		cpio.Directory("etc", 0o755),
+		cpio.StaticFile("etc/passwd", passwd, 0o644),
+		cpio.StaticFile("etc/group", group, 0o644),
+		cpio.StaticFile("etc/hostname", "tsemlab\n", 0o644),
+		cpio.Directory("root", 0o700),
+		cpio.Directory("home", 0o755),
+		cpio.Directory("home/rocinante", 0o755),
+		cpio.Directory("tsemlab", 0o755),
+	}
+	var list []string
+	if len(spec.Modules) > 0 {
+		dir := path.Join("lib/modules", spec.KernelRelease, "tsemlab")
+		recs = append(recs, cpio.Directory("lib", 0o755), cpio.Directory("lib/modules", 0o755),
+			cpio.Directory(path.Join("lib/modules", spec.KernelRelease), 0o755), cpio.Directory(dir, 0o755))
+		for _, m := range spec.Modules {
+			data, err := os.ReadFile(m.Path)
+			if err != nil {
+				return nil, fmt.Errorf("pack module %s: %w", m.Name, err)
+			}
+			p := path.Join(dir, m.Name+".ko")
+			recs = append(recs, cpio.StaticFile(p, string(data), 0o644))
+			list = append(list, "/"+p)
+		}
+	}
+	recs = append(recs, cpio.StaticFile(strings.TrimPrefix(ModulesList, "/"), strings.Join(list, "\n")+"\n", 0o644))
+	// mkuimage adds its defaults (/dev nodes, /tmp, ...) only when no base
+	// archive is given, so start from them.
+	all, err := cpio.ReadAllRecords(uimage.DefaultRamfs().Reader())
+	if err != nil {
+		return nil, err
+	}
+	a, err := cpio.ArchiveFromRecords(all)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if _, ok := a.Get(r.Name); ok {
+			continue
+		}
+		if err := a.WriteRecord(r); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// hostPrograms resolves HostPrograms on the host's PATH.
+func hostPrograms() (map[string]string, error) {
+	out := map[string]string{}
+	for _, name := range HostPrograms {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			return nil, fmt.Errorf("the guest image needs the host's %s: install it (apt-get install bash coreutils)", name)
+		}
+		if p, err = filepath.EvalSymlinks(p); err != nil {
+			return nil, err
+		}
+		out[name] = p
+	}
+	return out, nil
+}
+
+// inputKey hashes everything the image is built from: the guest's Go
+// sources, go.mod and go.sum, the command lists, the toolchain, the host
+// programs and the modules.
+func inputKey(spec Spec, hosts map[string]string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "tsemlab-initramfs v1\n%s\n%s\n", runtime.Version(), goVersion())
+	fmt.Fprintf(h, "commands %v\nhost %v\nmodules-for %s\n", Commands, HostPrograms, spec.KernelRelease)
+	fmt.Fprintf(h, "etc %q %q\n", passwd, group)
+	var files []string
+	for _, f := range []string{"go.mod", "go.sum"} {
+		files = append(files, filepath.Join(spec.SourceDir, f))
+	}
+	for _, d := range []string{"cmd/tsemlab-guest", "orchestrator", "protocol", "model", "event"} {
+		root := filepath.Join(spec.SourceDir, d)
+		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			if !e.IsDir() && strings.HasSuffix(p, ".go") && !strings.HasSuffix(p, "_test.go") {
+				files = append(files, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	names := make([]string, 0, len(hosts))
+	for _, p := range hosts {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	files = append(files, names...)
+	for _, m := range spec.Modules {
+		files = append(files, m.Path)
+	}
+	for _, f := range files {
+		sum, err := fileSHA256(f)
+		if err != nil {
+			return "", fmt.Errorf("hash image input: %w", err)
+		}
+		rel, _ := filepath.Rel(spec.SourceDir, f)
+		fmt.Fprintf(h, "%s %s\n", rel, sum)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func goVersion() string {
+	out, err := exec.Command("go", "env", "GOVERSION").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// WithPlan writes dst: the base image followed by a second archive holding
+// the plan (the kernel unpacks concatenated archives in order), so a plan
+// never costs a rebuild.
+func WithPlan(base *Image, plan protocol.Plan, dst string) error {
+	data, err := json.MarshalIndent(plan, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode plan: %w", err)
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	in, err := os.Open(base.Path)
+	if err != nil {
+		return fmt.Errorf("base initramfs: %w", err)
+	}
+	defer in.Close()
+	if _, err := io.Copy(out, in); err != nil {
+		return err
+	}
+	w := cpio.Newc.Writer(out)
+	recs := []cpio.Record{
+		cpio.Directory("tsemlab", 0o755),
+		cpio.StaticFile(strings.TrimPrefix(protocol.PlanPath, "/"), string(data), 0o644),
+	}
+	if err := cpio.WriteRecords(w, recs); err != nil {
+		return fmt.Errorf("write plan archive: %w", err)
+	}
+	if err := cpio.WriteTrailer(w); err != nil {
+		return fmt.Errorf("write plan archive: %w", err)
+	}
+	return out.Close()
+}
+
+// FindSource returns the checkout of this module that contains dir, walking
+// up to the go.mod that declares Module.
+func FindSource(dir string) (string, error) {
+	d, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(d, "go.mod"))
+		if err == nil && strings.Contains(string(data), "module "+Module+"\n") {
+			return d, nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fmt.Errorf("no checkout of %s above %s: run tsemlab from the tsemlab source tree (the guest orchestrator is compiled from it), or set TSEMLAB_SRC", Module, dir)
+		}
+		d = parent
+	}
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

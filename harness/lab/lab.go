@@ -1,0 +1,212 @@
+// Package lab prepares what every run needs before a scenario can boot: the
+// kernel (the user's, or the stock one fetched on first use), the u-root
+// initramfs built for it, QEMU, and the accelerator, probed once per host.
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tsemlab/tsemlab/harness/image"
+	"github.com/tsemlab/tsemlab/harness/kernel"
+	"github.com/tsemlab/tsemlab/harness/qemu"
+	"github.com/tsemlab/tsemlab/protocol"
+)
+
+// Options say which kernel and accelerator to use.
+type Options struct {
+	// KernelPath is a bzImage; "" means the stock kernel.
+	KernelPath string
+	// Accel is auto, kvm or tcg.
+	Accel string
+	// QEMU is the binary; default qemu-system-x86_64.
+	QEMU     string
+	CacheDir string
+	// SourceDir is the tsemlab checkout the guest is built from.
+	SourceDir string
+	Log       *slog.Logger
+}
+
+// Lab is a ready environment.
+type Lab struct {
+	Kernel      *kernel.Kernel
+	Image       *image.Image
+	Accel       qemu.Choice
+	QEMU        string
+	QEMUVersion string
+}
+
+// ErrInfra marks failures of the environment (QEMU missing, kernel not
+// found, image build failed), which `tsemlab run` exits 3 for.
+var ErrInfra = errors.New("infrastructure")
+
+func infra(err error) error { return fmt.Errorf("%w: %w", ErrInfra, err) }
+
+// CacheDir is $TSEMLAB_CACHE, else $XDG_CACHE_HOME/tsemlab, else
+// ~/.cache/tsemlab.
+func CacheDir() string {
+	if d := os.Getenv("TSEMLAB_CACHE"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "tsemlab")
+	}
+	return filepath.Join(os.TempDir(), "tsemlab-cache")
+}
+
+// SourceDir finds the tsemlab checkout: $TSEMLAB_SRC, else above the
+// working directory, else above the running executable.
+func SourceDir() (string, error) {
+	if d := os.Getenv("TSEMLAB_SRC"); d != "" {
+		return image.FindSource(d)
+	}
+	wd, _ := os.Getwd()
+	d, err := image.FindSource(wd)
+	if err == nil {
+		return d, nil
+	}
+	if exe, eerr := os.Executable(); eerr == nil {
+		if d, eerr := image.FindSource(filepath.Dir(exe)); eerr == nil {
+			return d, nil
+		}
+	}
+	return "", err
+}
+
+// Prepare gets the kernel, image, QEMU and accelerator ready.
+func Prepare(ctx context.Context, o Options) (*Lab, error) {
+	l := &Lab{QEMU: o.QEMU}
+	if l.QEMU == "" {
+		l.QEMU = "qemu-system-x86_64"
+	}
+	if _, err := exec.LookPath(l.QEMU); err != nil {
+		return nil, infra(fmt.Errorf("%s not found: install QEMU (apt-get install qemu-system-x86)", l.QEMU))
+	}
+	v, err := qemu.Version(l.QEMU)
+	if err != nil {
+		return nil, infra(err)
+	}
+	l.QEMUVersion = v
+	if o.KernelPath != "" {
+		l.Kernel, err = kernel.Open(o.KernelPath)
+	} else {
+		l.Kernel, err = kernel.Stock{CacheDir: o.CacheDir, Log: o.Log}.Get(ctx)
+	}
+	if err != nil {
+		return nil, infra(err)
+	}
+	spec := image.Spec{SourceDir: o.SourceDir, KernelRelease: l.Kernel.Release}
+	if l.Kernel.ModulesDir != "" {
+		mods, missing, err := kernel.ModuleOrder(l.Kernel.ModulesDir, image.GuestModules)
+		if err != nil {
+			return nil, infra(err)
+		}
+		if len(missing) > 0 {
+			o.Log.Debug("guest modules not found as modules (built in?)", "modules", missing)
+		}
+		spec.Modules = mods
+	}
+	l.Image, err = image.Builder{CacheDir: o.CacheDir, Log: o.Log}.Base(ctx, spec)
+	if err != nil {
+		return nil, infra(err)
+	}
+	probe := qemu.Probe{
+		CacheFile:   filepath.Join(o.CacheDir, "accel.json"),
+		Fingerprint: fingerprint(l),
+		Boot:        func(ctx context.Context, a qemu.Accel) error { return l.TestBoot(ctx, a, o.Log) },
+	}
+	l.Accel, err = probe.Choose(ctx, o.Accel)
+	if err != nil {
+		return nil, infra(err)
+	}
+	o.Log.Info("accelerator", "accel", l.Accel.Accel, "why", l.Accel.Reason)
+	return l, nil
+}
+
+// fingerprint names the host and guest kernel an accelerator answer is
+// good for.
+func fingerprint(l *Lab) string {
+	host, _ := os.Hostname()
+	rel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	cpu := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				cpu = strings.TrimSpace(line[strings.IndexByte(line, ':')+1:])
+				break
+			}
+		}
+	}
+	return strings.Join([]string{host, strings.TrimSpace(string(rel)), cpu, l.QEMUVersion, l.Kernel.SHA256[:16]}, "|")
+}
+
+// TestBoot boots the lab's kernel and image with a probe plan and returns
+// nil once the guest says hello: the accelerator probe, and `tsemlab doctor`.
+func (l *Lab) TestBoot(ctx context.Context, a qemu.Accel, log *slog.Logger) error {
+	_, err := l.Boot(ctx, a, log)
+	return err
+}
+
+// Boot is TestBoot that also returns the guest's hello and how long it took.
+func (l *Lab) Boot(ctx context.Context, a qemu.Accel, log *slog.Logger) (*BootReport, error) {
+	tmp, err := os.MkdirTemp("", "tsemlab-probe-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	initrd := filepath.Join(tmp, "initrd.cpio")
+	if err := image.WithPlan(l.Image, protocol.Plan{Version: protocol.Version, Scenario: "probe", Probe: true}, initrd); err != nil {
+		return nil, err
+	}
+	cfg, err := qemu.New(qemu.WithBinary(l.QEMU), qemu.WithKernel(l.Kernel.Path, initrd), qemu.WithAppend(qemu.DefaultAppend...),
+		qemu.WithAccel(a), qemu.WithSockets(filepath.Join(tmp, "r.sock"), filepath.Join(tmp, "q.sock")))
+	if err != nil {
+		return nil, err
+	}
+	console := qemu.NewConsole(nil, 30)
+	start := time.Now()
+	vm, err := qemu.Start(ctx, cfg, console, log)
+	if err != nil {
+		return nil, err
+	}
+	defer vm.Stop(2 * time.Second)
+	for {
+		select {
+		case m, ok := <-vm.Messages():
+			if !ok {
+				return nil, fmt.Errorf("guest ended without a hello; QEMU: %s; console: %s", lastLine(vm.Stderr()), lastLine(console.Tail(3)))
+			}
+			if m.Kind == protocol.KindHello {
+				return &BootReport{Hello: *m.Hello, Wall: time.Since(start), Uptime: m.Uptime.Std(), KVM: vm.KVM}, nil
+			}
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (console: %s)", qemu.ErrNoHello, lastLine(console.Tail(3)))
+		}
+	}
+}
+
+// BootReport is what a probe boot found.
+type BootReport struct {
+	Hello  protocol.Hello
+	Wall   time.Duration
+	Uptime time.Duration
+	KVM    bool
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	if s == "" {
+		return "(nothing)"
+	}
+	return s
+}

@@ -1,0 +1,131 @@
+package qemu
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"sync"
+)
+
+// crashMarkers start a kernel crash report on the console. A panic, an oops,
+// a BUG or a WARN all mean the scenario's result cannot be trusted.
+var crashMarkers = []string{
+	"Kernel panic - not syncing",
+	"BUG: ",
+	"kernel BUG at",
+	"Oops: ",
+	"general protection fault",
+	"WARNING: CPU: ",
+	"refcount_t: ",
+	"Unable to handle kernel",
+	"watchdog: BUG: soft lockup",
+	"INFO: task ",
+	"UBSAN: ",
+	"KASAN: ",
+}
+
+// Console receives the guest console: it writes everything to a log, keeps
+// the last lines for error reports, and captures the first crash report.
+type Console struct {
+	mu      sync.Mutex
+	log     io.Writer
+	partial []byte
+	lines   []string
+	keep    int
+	crash   []string
+	// capturing counts how many more lines belong to the crash excerpt.
+	capturing int
+}
+
+// NewConsole writes to log (may be nil) and keeps the last keep lines.
+func NewConsole(log io.Writer, keep int) *Console {
+	return &Console{log: log, keep: keep}
+}
+
+// crashContext is how many lines before the first marker the excerpt
+// includes, and crashLength how many after.
+const (
+	crashContext = 5
+	crashLength  = 80
+)
+
+// Write implements io.Writer.
+func (c *Console) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.log != nil {
+		if _, err := c.log.Write(p); err != nil {
+			return 0, err
+		}
+	}
+	c.partial = append(c.partial, p...)
+	for {
+		i := bytes.IndexByte(c.partial, '\n')
+		if i < 0 {
+			break
+		}
+		c.line(strings.TrimRight(string(c.partial[:i]), "\r"))
+		c.partial = c.partial[i+1:]
+	}
+	return len(p), nil
+}
+
+func (c *Console) line(l string) {
+	if c.capturing > 0 {
+		c.crash = append(c.crash, l)
+		c.capturing--
+	} else if c.crash == nil && isCrash(l) {
+		start := max(0, len(c.lines)-crashContext)
+		c.crash = append(append([]string{}, c.lines[start:]...), l)
+		c.capturing = crashLength
+	}
+	c.lines = append(c.lines, l)
+	if len(c.lines) > c.keep {
+		c.lines = c.lines[len(c.lines)-c.keep:]
+	}
+}
+
+func isCrash(l string) bool {
+	for _, m := range crashMarkers {
+		if strings.Contains(l, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// Crash returns the crash excerpt, or "" when the console showed none.
+func (c *Console) Crash() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.crash == nil {
+		return ""
+	}
+	return strings.Join(c.crash, "\n")
+}
+
+// CrashLine returns the first line of the crash report itself.
+func (c *Console) CrashLine() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, l := range c.crash {
+		if isCrash(l) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
+}
+
+// Tail returns the last n console lines.
+func (c *Console) Tail(n int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	lines := c.lines
+	if len(c.partial) > 0 {
+		lines = append(append([]string{}, lines...), string(c.partial))
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

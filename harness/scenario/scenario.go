@@ -1,0 +1,203 @@
+// Package scenario reads tsemlab scenario files: YAML documents that say
+// which kernel facilities a test needs and which commands, run in which
+// phases, a security module (TSEM) or capability and seccomp settings must
+// allow or deny.
+//
+// Decoding is strict. Every unknown field, wrong type, missing field and
+// inconsistent setting is reported as a *ValidationError carrying the file,
+// line and column and a hint that says how to fix it; all errors of a file
+// (or of all files, with LoadAll) are gathered into one ValidationErrors
+// before anything runs.
+//
+// A Scenario is plain data: what the user wrote, with the documented
+// defaults filled in. Plan turns it into the protocol.Plan the guest runs,
+// and StepExpect.Evaluate judges what the guest saw of a step.
+package scenario
+
+import "time"
+
+// Execution modes of a scenario.
+const (
+	// ModeProcess runs the steps as processes of the guest (chrooted into
+	// the image when there is one).
+	ModeProcess = "process"
+	// ModeContainer runs the steps inside a container built from Image.
+	ModeContainer = "container"
+)
+
+// Defaults for the fields a scenario may leave out.
+const (
+	DefaultTimeout     = 3 * time.Minute
+	DefaultStepTimeout = 60 * time.Second
+	DefaultMode        = ModeProcess
+	// DefaultSession is protocol.SessionExec.
+	DefaultSession = "exec"
+)
+
+// DefaultShell returns the shell argv used by a phase of the given session
+// ("exec" or "shell") that names none.
+func DefaultShell(session string) []string {
+	if session == "shell" {
+		return []string{"/bin/bash", "--noprofile", "--norc"}
+	}
+	return []string{"/bin/sh", "-c"}
+}
+
+// Scenario is one scenario file, decoded and validated.
+type Scenario struct {
+	// File is the path the scenario was read from (the name given to Parse).
+	File string
+	// Dir is the directory of File; relative model paths resolve against it.
+	Dir string
+
+	Name        string
+	Description string
+	Requires    Requires
+	// Image names the root filesystem the steps run in; "" is the
+	// orchestrator's own initramfs.
+	Image string
+	// Mode is ModeProcess or ModeContainer.
+	Mode string
+	// Timeout bounds the whole scenario, boot included.
+	Timeout time.Duration
+	// StepTimeout is the limit of a step that sets none.
+	StepTimeout time.Duration
+	// Session is the phases' default: "exec" or "shell".
+	Session string
+	// Shell is the phases' default shell argv; nil means DefaultShell of
+	// the phase's session.
+	Shell []string
+	// Env is the phases' default environment; a phase's Env overrides it
+	// key by key.
+	Env    map[string]string
+	Phases []Phase
+}
+
+// Requires lists what the kernel must offer for the scenario to run; a
+// kernel without it makes the scenario skip with the reason.
+type Requires struct {
+	// LSM names that must be active ("tsem").
+	LSM []string
+	// Features are kernel facilities ("seccomp", "user_namespaces").
+	Features []string
+}
+
+// Phase is a group of steps that share a session, an environment and, with
+// TSEM, a modeling namespace.
+type Phase struct {
+	Name        string
+	Description string
+	// Session is "exec", "shell" or "" (the scenario's).
+	Session string
+	// Shell overrides the scenario's shell; nil inherits it (see Plan).
+	Shell []string
+	// Env overrides the scenario's environment key by key.
+	Env map[string]string
+	// Caps applies to the phase's shell and so to every step.
+	Caps *Caps
+	// Setup runs before the phase, outside the measured steps.
+	Setup []string
+	TSEM  *TSEM
+	Steps []Step
+	// Expect holds phase-level expectations (forensics, trajectory).
+	Expect PhaseExpect
+}
+
+// Caps changes capability sets. Names are normalised to upper case with the
+// CAP_ prefix ("CAP_CHOWN"), or "ALL". Drop is applied first, then Add.
+type Caps struct {
+	Drop []string
+	Add  []string
+}
+
+// TSEM model modes.
+const (
+	ModelLearn   = "learn"
+	ModelEnforce = "enforce"
+	ModelSeal    = "seal"
+)
+
+// TSEM configures the modeling namespace a phase runs in.
+type TSEM struct {
+	// Model is ModelLearn, ModelEnforce or ModelSeal.
+	Model string
+	// Export names the artifact a learn phase writes its model to.
+	Export string
+	// Load is the model an enforce or seal phase starts from: an earlier
+	// phase's Export, or a model file path relative to the scenario file.
+	Load string
+	// LoadFile is the path of the model file when Load names a file rather
+	// than an earlier export ("" otherwise). The file existed when the
+	// scenario was loaded.
+	LoadFile   string
+	Pseudonyms []string
+	Backprop   bool
+	Digest     string
+	Cache      int
+	// NSRef is "initial", "current" or "" (the kernel's default).
+	NSRef string
+}
+
+// Step is one command.
+type Step struct {
+	Name string
+	Run  string
+	// Caps applies to this step only; allowed in exec sessions only.
+	Caps *Caps
+	// Timeout is 0 when the step sets none (the scenario's StepTimeout
+	// applies).
+	Timeout time.Duration
+	Expect  StepExpect
+}
+
+// Outcomes a step may be expected to have (see protocol.Outcome*).
+const (
+	OutcomeAllow   = "allow"
+	OutcomeDeny    = "deny"
+	OutcomeError   = "error"
+	OutcomeTimeout = "timeout"
+)
+
+// StepExpect is what a step must show. Every non-empty field is one check.
+type StepExpect struct {
+	// Outcome is OutcomeAllow (the default), OutcomeDeny, OutcomeError or
+	// OutcomeTimeout.
+	Outcome string
+	// ExitCode, when set, must equal the step's exit code.
+	ExitCode *int
+	// Each string must appear in stdout, stderr, or either (Output).
+	StdoutContains []string
+	StderrContains []string
+	OutputContains []string
+	// Each string must not appear in stdout, stderr, or either (Output).
+	StdoutNotContains []string
+	StderrNotContains []string
+	OutputNotContains []string
+}
+
+// PhaseExpect holds the expectations on a TSEM phase as a whole.
+type PhaseExpect struct {
+	// ForensicsContains: for each match, some forensic event of the phase
+	// has every listed field with the listed value.
+	ForensicsContains []EventMatch
+	// TrajectoryContains: likewise for the phase's trajectory.
+	TrajectoryContains []EventMatch
+	// ForensicsCount, when set, bounds the number of forensic events.
+	ForensicsCount *Count
+}
+
+// EventMatch is a subset of a TSEM event's fields and their values
+// ({type: file_open, pathname: /etc/locale.alias}).
+type EventMatch map[string]string
+
+// Count is an exact number or a range. Written as `2`, it is Min 2, Max 2;
+// as `{min: 1}` it has no upper bound (Max nil).
+type Count struct {
+	Min int
+	Max *int
+}
+
+// Holds reports whether n is within c.
+func (c Count) Holds(n int) bool {
+	return n >= c.Min && (c.Max == nil || n <= *c.Max)
+}

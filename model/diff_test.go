@@ -1,0 +1,31 @@
+package model
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestDiff_StatesPseudonymsAndScalars(t *testing.T) {
+	a := mustParse(t, "aggregate "+zero64+"\npseudonym "+bashHistoryPseudonym+"\nstate "+hexA+"\nstate "+hexB+"\nseal\nend\n")
+	b := mustParse(t, "base "+hexC+"\naggregate "+hexA+"\nstate "+hexB+"\nstate "+hexC+"\nstate "+hexC+"\nend\n")
+
+	d := Diff(a, b)
+
+	assert.Equal(t, []string{hexA}, d.OnlyA)
+	assert.Equal(t, []string{hexC}, d.OnlyB)
+	assert.Equal(t, []string{bashHistoryPseudonym}, d.PseudonymsOnlyA)
+	assert.Empty(t, d.PseudonymsOnlyB)
+	assert.False(t, d.Empty())
+	golden(t, "diff.golden", d.String())
+}
+
+func TestDiff_SameContentIsEmpty(t *testing.T) {
+	a := mustParse(t, "aggregate "+zero64+"\nstate "+hexA+"\nstate "+hexB+"\nseal\nend\n")
+	b := mustParse(t, "# reordered\naggregate "+zero64+"\nstate "+hexB+"\nstate "+hexA+"\nstate "+hexA+"\nseal\nend\n")
+
+	d := Diff(a, b)
+
+	assert.True(t, d.Empty())
+	assert.Equal(t, "models are the same\n", d.String())
+}

@@ -1,0 +1,336 @@
+// Package orchestrator is the guest side of tsemlab: u-root's init starts it
+// as uinit; it reads the plan the host appended to the initramfs, describes
+// the kernel, runs each phase's steps and streams what it saw to the host as
+// JSON lines on the results serial port, then ends the VM.
+//
+// The verdict is the host's: the orchestrator reports facts (exit status,
+// output, signs of refusal) and a seen outcome, never pass or fail.
+package orchestrator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tsemlab/tsemlab/protocol"
+)
+
+// securityfs is where the kernel's security modules publish their files.
+const securityfs = "/sys/kernel/security"
+
+// modulesList is where the image lists the kernel modules to load, in order.
+const modulesList = "/tsemlab/modules.txt"
+
+// Main runs the orchestrator and ends the VM; it returns only for the
+// helper modes (capexec), with the process exit code.
+func Main(args []string) int {
+	if len(args) > 1 {
+		switch args[1] {
+		case "capexec":
+			err := Capexec(args[2:])
+			fmt.Fprintln(os.Stderr, err)
+			return 127
+		}
+	}
+	log.SetPrefix("tsemlab-guest: ")
+	log.SetFlags(0)
+	err := run(context.Background())
+	if err != nil {
+		log.Printf("%v", err)
+	}
+	end()
+	return 1
+}
+
+func run(ctx context.Context) (err error) {
+	p, err := openPort(protocol.ResultsPort)
+	if err != nil {
+		return err
+	}
+	defer p.drain()
+	defer func() {
+		// A bug here must reach the host as an orchestrator error, not as
+		// silence that looks like a hung guest.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("orchestrator panic: %v\n%s", r, debug.Stack())
+			_ = p.send(protocol.Message{Kind: protocol.KindError, Error: err.Error()})
+		}
+	}()
+	o := &orchestrator{port: p}
+	if err := o.main(ctx); err != nil {
+		_ = p.send(protocol.Message{Kind: protocol.KindError, Error: err.Error()})
+		return err
+	}
+	return nil
+}
+
+type orchestrator struct {
+	port *port
+	plan protocol.Plan
+	self string
+}
+
+func (o *orchestrator) main(ctx context.Context) error {
+	data, err := os.ReadFile(protocol.PlanPath)
+	if err != nil {
+		return fmt.Errorf("read plan: %w", err)
+	}
+	if err := json.Unmarshal(data, &o.plan); err != nil {
+		return fmt.Errorf("decode plan %s: %w", protocol.PlanPath, err)
+	}
+	if o.plan.Version != protocol.Version {
+		return fmt.Errorf("plan version %d, this orchestrator speaks %d: rebuild the image", o.plan.Version, protocol.Version)
+	}
+	if o.self, err = os.Executable(); err != nil {
+		return err
+	}
+	mountSecurityfs()
+	loaded, modErr := loadModules(modulesList)
+	hello := describe()
+	hello.Modules = loaded
+	if err := o.port.send(protocol.Message{Kind: protocol.KindHello, Hello: &hello}); err != nil {
+		return err
+	}
+	if modErr != nil {
+		o.logf("loading modules: %v", modErr)
+	}
+	if o.plan.Probe {
+		return o.done()
+	}
+	if reason := o.plan.Requires.Unmet(hello); reason != "" {
+		if err := o.port.send(protocol.Message{Kind: protocol.KindSkip, Skip: &protocol.Skip{Reason: reason}}); err != nil {
+			return err
+		}
+		return o.done()
+	}
+	if o.plan.Image != "" || o.plan.Mode == "container" {
+		reason := fmt.Sprintf("workload image %q (mode %s) is not supported by this tsemlab yet: container mode and images/ come with the container-mode work", o.plan.Image, o.plan.Mode)
+		if err := o.port.send(protocol.Message{Kind: protocol.KindSkip, Skip: &protocol.Skip{Reason: reason}}); err != nil {
+			return err
+		}
+		return o.done()
+	}
+	for _, ph := range o.plan.Phases {
+		if err := o.runPhase(ctx, ph); err != nil {
+			return err
+		}
+	}
+	return o.done()
+}
+
+func (o *orchestrator) done() error {
+	return o.port.send(protocol.Message{Kind: protocol.KindDone, Done: &protocol.Done{Tainted: tainted()}})
+}
+
+func (o *orchestrator) logf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	log.Print(msg)
+	_ = o.port.send(protocol.Message{Kind: protocol.KindLog, Log: msg})
+}
+
+// runPhase runs one phase and reports it. A failure to run the phase as
+// planned (a shell that cannot start) is reported in phase_end and the run
+// goes on with the next phase.
+func (o *orchestrator) runPhase(ctx context.Context, ph protocol.Phase) error {
+	if err := o.port.send(protocol.Message{Kind: protocol.KindPhaseStart, Phase: &protocol.PhaseInfo{Name: ph.Name}}); err != nil {
+		return err
+	}
+	info := protocol.PhaseInfo{Name: ph.Name}
+	if err := o.setup(ctx, ph); err != nil {
+		info.Error = err.Error()
+	} else if ph.TSEM != nil {
+		info.Error = "TSEM phases need the namespace leader, which this orchestrator does not have yet"
+	} else if err := o.steps(ctx, ph, nil); err != nil {
+		info.Error = err.Error()
+	}
+	return o.port.send(protocol.Message{Kind: protocol.KindPhaseEnd, Phase: &info})
+}
+
+// setup runs a phase's setup commands, unmeasured; any failure fails the phase.
+func (o *orchestrator) setup(ctx context.Context, ph protocol.Phase) error {
+	for i, c := range ph.Setup {
+		s := &execSession{phase: protocol.Phase{Shell: []string{"/bin/sh", "-c"}, Env: ph.Env, Dir: ph.Dir}, self: o.self}
+		r := s.run(ctx, protocol.Step{Index: i + 1, Run: c}, o.plan.StepTimeout.Std())
+		if r.err != nil {
+			return fmt.Errorf("setup %q: %w", c, r.err)
+		}
+		if r.exit != 0 || r.timedOut {
+			return fmt.Errorf("setup %q: exit status %d%s", c, r.exit, tailLines(r.stderr+r.stdout, 5))
+		}
+	}
+	return nil
+}
+
+// evidenceFunc returns the TSEM forensic events recorded since its last call
+// (nil outside a modeling namespace).
+type evidenceFunc func() (violations []string, enforcing bool)
+
+// steps runs a phase's steps in its session and reports each.
+func (o *orchestrator) steps(ctx context.Context, ph protocol.Phase, evidence evidenceFunc) error {
+	var s session
+	switch ph.Session {
+	case protocol.SessionShell:
+		sh, err := startShell(ph, o.self)
+		if err != nil {
+			return err
+		}
+		s = sh
+	default:
+		s = &execSession{phase: ph, self: o.self}
+	}
+	defer s.close()
+	ended := false
+	for _, st := range ph.Steps {
+		if err := o.port.send(protocol.Message{Kind: protocol.KindStepStart, Step: &protocol.StepStart{Phase: ph.Name, Index: st.Index, Run: st.Run}}); err != nil {
+			return err
+		}
+		end := protocol.StepEnd{Phase: ph.Name, Index: st.Index, Run: st.Run}
+		if ended {
+			end.Outcome = protocol.OutcomeNotRun
+			end.Evidence = []string{"the session's shell had already exited"}
+		} else {
+			timeout := st.Timeout.Std()
+			if timeout == 0 {
+				timeout = o.plan.StepTimeout.Std()
+			}
+			r := s.run(ctx, st, timeout)
+			if r.err != nil {
+				return r.err
+			}
+			ended = r.ended
+			obs := Observation{ExitCode: r.exit, Signal: r.signal, Stdout: r.stdout, Stderr: r.stderr, TimedOut: r.timedOut}
+			if evidence != nil {
+				obs.Violations, obs.Enforcing = evidence()
+				end.Forensics = obs.Violations
+			}
+			end.ExitCode, end.Signal, end.Stdout, end.Stderr = r.exit, r.signal, r.stdout, r.stderr
+			end.Truncated, end.Duration = r.trunc, protocol.Duration(r.dur)
+			end.Outcome, end.Evidence = Classify(obs)
+			if r.ended && !r.timedOut {
+				end.Evidence = append(end.Evidence, "the shell exited")
+			}
+		}
+		if err := o.port.send(protocol.Message{Kind: protocol.KindStepEnd, Result: &end}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// describe reports the kernel as the guest sees it.
+func describe() protocol.Hello {
+	h := protocol.Hello{ProtocolVersion: protocol.Version, Tainted: tainted()}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		h.KernelRelease = unix.ByteSliceToString(u.Release[:])
+		h.KernelVersion = unix.ByteSliceToString(u.Version[:])
+	}
+	if b, err := os.ReadFile(filepath.Join(securityfs, "lsm")); err == nil {
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), ",") {
+			if l != "" {
+				h.LSMs = append(h.LSMs, l)
+			}
+		}
+	}
+	if st, err := os.Stat(filepath.Join(securityfs, "tsem")); err == nil && st.IsDir() {
+		h.TSEM = true
+	}
+	if _, err := os.Stat("/proc/sys/kernel/seccomp/actions_avail"); err == nil {
+		h.Features = append(h.Features, "seccomp")
+	}
+	if _, err := os.Stat("/proc/self/ns/user"); err == nil {
+		h.Features = append(h.Features, "user_namespaces")
+	}
+	if _, err := os.Stat("/proc/self/ns/pid"); err == nil {
+		h.Features = append(h.Features, "pid_namespaces")
+	}
+	if b, err := os.ReadFile("/sys/devices/system/clocksource/clocksource0/current_clocksource"); err == nil {
+		h.Clocksource = strings.TrimSpace(string(b))
+	}
+	return h
+}
+
+func tainted() uint64 {
+	b, err := os.ReadFile("/proc/sys/kernel/tainted")
+	if err != nil {
+		return 0
+	}
+	v, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return v
+}
+
+func uptime() time.Duration {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
+}
+
+// mountSecurityfs makes sure /sys/kernel/security is there (u-root's init
+// mounts it on most kernels; a kernel without it simply has no LSM files).
+func mountSecurityfs() {
+	if _, err := os.Stat(filepath.Join(securityfs, "lsm")); err == nil {
+		return
+	}
+	_ = unix.Mount("securityfs", securityfs, "securityfs", 0, "")
+}
+
+// loadModules loads the modules the image lists, in order; one already
+// loaded or built in is fine.
+func loadModules(list string) ([]string, error) {
+	data, err := os.ReadFile(list)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var loaded []string
+	var errs []error
+	for _, p := range strings.Fields(string(data)) {
+		f, err := os.Open(p)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		err = unix.FinitModule(int(f.Fd()), "", 0)
+		f.Close()
+		if err != nil && !errors.Is(err, unix.EEXIST) {
+			errs = append(errs, fmt.Errorf("load %s: %w", filepath.Base(p), err))
+			continue
+		}
+		loaded = append(loaded, strings.TrimSuffix(filepath.Base(p), ".ko"))
+	}
+	return loaded, errors.Join(errs...)
+}
+
+// end stops the VM. QEMU runs with -no-reboot, so a restart ends it on
+// every kernel, with or without ACPI.
+func end() {
+	unix.Sync()
+	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
+	// Only reached without CAP_SYS_BOOT; the host's timeout ends the VM.
+	select {}
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	if len(lines) == 1 && lines[0] == "" {
+		return ""
+	}
+	return ": " + strings.Join(lines, " | ")
+}

@@ -1,0 +1,303 @@
+package orchestrator
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tsemlab/tsemlab/protocol"
+)
+
+// ran is what running one step produced, before it is judged.
+type ran struct {
+	exit     int
+	signal   string
+	stdout   string
+	stderr   string
+	trunc    bool
+	timedOut bool
+	dur      time.Duration
+	// ended is set when the session cannot run further steps (the shell
+	// exited or was killed).
+	ended bool
+	// err is a failure of the orchestrator itself, not of the step.
+	err error
+}
+
+// session runs the steps of one phase in order.
+type session interface {
+	run(ctx context.Context, step protocol.Step, timeout time.Duration) ran
+	close() error
+}
+
+// execSession runs each step as its own process: Shell followed by the step
+// text (`sh -c STEP`), stdin closed, in its own process group.
+type execSession struct {
+	phase protocol.Phase
+	self  string // this binary, for capexec
+}
+
+func (s *execSession) run(ctx context.Context, step protocol.Step, timeout time.Duration) ran {
+	argv := append(append([]string{}, s.phase.Shell...), step.Run)
+	if c := mergeCaps(s.phase.Caps, step.Caps); c != nil {
+		argv = append(capexecArgs(s.self, c), argv...)
+	}
+	stdout, stderr := newTail(maxOutput), newTail(maxOutput)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.Env, cmd.Dir = s.phase.Env, s.phase.Dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return ran{err: fmt.Errorf("start step %d: %w", step.Index, err)}
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var r ran
+	select {
+	case <-done:
+	case <-ctx.Done():
+		r.timedOut = true
+		_ = unix.Kill(-cmd.Process.Pid, unix.SIGKILL)
+		<-done
+	}
+	r.dur = time.Since(start)
+	r.exit, r.signal = status(cmd.ProcessState)
+	r.stdout, r.stderr = stdout.String(), stderr.String()
+	r.trunc = stdout.Truncated() || stderr.Truncated()
+	return r
+}
+
+func (s *execSession) close() error { return nil }
+
+// status returns the exit code and, for a process killed by a signal, the
+// signal's name (exit code then 128+signal, as shells report it).
+func status(ps *os.ProcessState) (int, string) {
+	if ps == nil {
+		return -1, ""
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()), unix.SignalName(ws.Signal())
+	}
+	return ps.ExitCode(), ""
+}
+
+// shellSession types every step into one long-lived shell's stdin, the way
+// a person at a prompt would, so that what one step does to the shell (a
+// denial making the shell untrusted, a changed directory) is seen by the
+// next. After each step it types a marker command that prints a token and
+// the exit status on stdout and the token on stderr; a step's output is what
+// came before its markers. The marker uses only shell builtins, so it works
+// even where every fork is refused.
+type shellSession struct {
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	out    *stream
+	errs   *stream
+	token  string
+	waited chan struct{}
+	state  *os.ProcessState
+}
+
+func startShell(phase protocol.Phase, self string) (*shellSession, error) {
+	argv := append([]string{}, phase.Shell...)
+	if phase.Caps != nil {
+		argv = append(capexecArgs(self, phase.Caps), argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env, cmd.Dir = phase.Env, phase.Dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	outR, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	errR, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start shell %v: %w", phase.Shell, err)
+	}
+	s := &shellSession{
+		cmd: cmd, stdin: stdin, out: newStream(outR), errs: newStream(errR),
+		token: fmt.Sprintf("__tsemlab_%d_%d__", os.Getpid(), time.Now().UnixNano()), waited: make(chan struct{}),
+	}
+	go func() {
+		// Both pipes must be drained before Wait, which closes them.
+		s.out.drained.Wait()
+		s.errs.drained.Wait()
+		_ = cmd.Wait()
+		s.state = cmd.ProcessState
+		close(s.waited)
+	}()
+	return s, nil
+}
+
+func (s *shellSession) run(ctx context.Context, step protocol.Step, timeout time.Duration) ran {
+	mark := fmt.Sprintf("%s:%d", s.token, step.Index)
+	text := fmt.Sprintf("%s\nprintf '\\n%s:%%d\\n' \"$?\"; printf '\\n%s\\n' >&2\n", step.Run, mark, mark)
+	start := time.Now()
+	if _, err := io.WriteString(s.stdin, text); err != nil {
+		r := s.ended(start)
+		r.stderr += fmt.Sprintf("\n(tsemlab: could not type the step into the shell: %v)", err)
+		return r
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	out, rest, okOut := s.out.until(ctx, []byte("\n"+mark+":"))
+	errText, _, okErr := s.errs.until(ctx, []byte("\n"+mark+"\n"))
+	if !okOut || !okErr {
+		if ctx.Err() != nil {
+			_ = unix.Kill(-s.cmd.Process.Pid, unix.SIGKILL)
+			r := s.ended(start)
+			r.timedOut = true
+			r.stdout, r.stderr = out, errText
+			return r
+		}
+		r := s.ended(start)
+		r.stdout, r.stderr = out, errText
+		return r
+	}
+	code, err := strconv.Atoi(string(bytes.TrimSpace(rest)))
+	if err != nil {
+		code = -1
+	}
+	r := ran{exit: code, stdout: out, stderr: errText, dur: time.Since(start)}
+	if code > 128 && code < 128+65 {
+		r.signal = unix.SignalName(syscall.Signal(code - 128))
+	}
+	return r
+}
+
+// ended reports the shell's own exit, once it has gone.
+func (s *shellSession) ended(start time.Time) ran {
+	select {
+	case <-s.waited:
+	case <-time.After(5 * time.Second):
+		_ = unix.Kill(-s.cmd.Process.Pid, unix.SIGKILL)
+		<-s.waited
+	}
+	r := ran{ended: true, dur: time.Since(start)}
+	r.exit, r.signal = status(s.state)
+	r.stdout, r.stderr = s.out.rest(), s.errs.rest()
+	return r
+}
+
+func (s *shellSession) close() error {
+	_, _ = io.WriteString(s.stdin, "exit\n")
+	_ = s.stdin.Close()
+	select {
+	case <-s.waited:
+	case <-time.After(5 * time.Second):
+		_ = unix.Kill(-s.cmd.Process.Pid, unix.SIGKILL)
+		<-s.waited
+	}
+	return nil
+}
+
+// stream accumulates what a pipe delivers, for until to cut at markers.
+type stream struct {
+	mu      sync.Mutex
+	buf     []byte
+	eof     bool
+	changed chan struct{}
+	drained sync.WaitGroup
+}
+
+func newStream(r io.Reader) *stream {
+	s := &stream{changed: make(chan struct{}, 1)}
+	s.drained.Add(1)
+	go func() {
+		defer s.drained.Done()
+		p := make([]byte, 32<<10)
+		for {
+			n, err := r.Read(p)
+			s.mu.Lock()
+			s.buf = append(s.buf, p[:n]...)
+			if len(s.buf) > 4*maxOutput {
+				// A step printing without end: keep the tail, which the
+				// marker will be in.
+				s.buf = append(s.buf[:0], s.buf[len(s.buf)-2*maxOutput:]...)
+			}
+			if err != nil {
+				s.eof = true
+			}
+			s.mu.Unlock()
+			select {
+			case s.changed <- struct{}{}:
+			default:
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return s
+}
+
+// until waits for marker and returns what came before it and the rest of
+// the marker's line; ok is false when the stream ended or ctx expired first.
+func (s *stream) until(ctx context.Context, marker []byte) (before string, line []byte, ok bool) {
+	for {
+		s.mu.Lock()
+		// The marker starts with a newline the marker command printed; a
+		// step whose output is empty is preceded by none, so look for it
+		// at the very start too.
+		buf := append([]byte{'\n'}, s.buf...)
+		if i := bytes.Index(buf, marker); i >= 0 {
+			end := bytes.IndexByte(buf[i+len(marker):], '\n')
+			if end >= 0 || bytes.HasSuffix(marker, []byte("\n")) {
+				if end < 0 {
+					end = 0
+				}
+				before = string(buf[1:max(i, 1)])
+				line = append([]byte{}, buf[i+len(marker):i+len(marker)+end]...)
+				consumed := i + len(marker) + end
+				if !bytes.HasSuffix(marker, []byte("\n")) {
+					consumed++ // the line's newline
+				}
+				s.buf = append(s.buf[:0], buf[min(consumed, len(buf)):]...)
+				s.mu.Unlock()
+				return limit(before), line, true
+			}
+		}
+		eof := s.eof
+		s.mu.Unlock()
+		if eof {
+			return "", nil, false
+		}
+		select {
+		case <-s.changed:
+		case <-ctx.Done():
+			return s.rest(), nil, false
+		}
+	}
+}
+
+func (s *stream) rest() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return limit(string(s.buf))
+}
+
+func limit(s string) string {
+	if len(s) > maxOutput {
+		return s[len(s)-maxOutput:]
+	}
+	return s
+}
