@@ -67,7 +67,9 @@ one failed, timed out or crashed; 2 bad input (usage, scenario errors);
 		},
 	}
 	root.PersistentFlags().BoolVarP(&g.verbose, "verbose", "v", false, "debug logging on stderr")
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return badInput(fmt.Errorf("%w (see %s --help)", err, c.CommandPath())) })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return badInput(fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
+	})
 	root.AddCommand(runCmd(g), validateCmd(g), doctorCmd(g), imageCmd(g), showCmd(g), modelCmd(g))
 	err := root.ExecuteContext(ctx)
 	os.Exit(exitCode(err))

@@ -97,4 +97,3 @@ func readRun(dir string) (*result.Run, error) {
 }
 
 func runDirOf(p string) string { return strings.TrimRight(p, "/") }
-

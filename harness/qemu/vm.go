@@ -239,4 +239,3 @@ func Version(binary string) (string, error) {
 	line, _, _ := bytes.Cut(out, []byte("\n"))
 	return string(line), nil
 }
-
