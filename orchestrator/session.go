@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -56,7 +57,7 @@ func (s *execSession) run(ctx context.Context, step protocol.Step, timeout time.
 	defer cancel()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.Env, cmd.Dir = s.phase.Env, s.phase.Dir
+	cmd.Env, cmd.Dir = environ(os.Environ(), s.phase.Env), s.phase.Dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -116,7 +117,9 @@ func startShell(phase protocol.Phase, self string) (*shellSession, error) {
 		argv = append(capexecArgs(self, phase.Caps), argv...)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env, cmd.Dir = phase.Env, phase.Dir
+	// No prompts: an interactive shell would print them into each step's
+	// stderr. A scenario can still set PS1.
+	cmd.Env, cmd.Dir = environ(os.Environ(), append([]string{"PS1=", "PS2="}, phase.Env...)), phase.Dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -300,4 +303,24 @@ func limit(s string) string {
 		return s[len(s)-maxOutput:]
 	}
 	return s
+}
+
+// environ returns base with the KEY=value entries of over replacing or
+// adding to it.
+func environ(base, over []string) []string {
+	out := append([]string{}, base...)
+	for _, kv := range over {
+		k, _, _ := strings.Cut(kv, "=")
+		replaced := false
+		for i, b := range out {
+			if bk, _, _ := strings.Cut(b, "="); bk == k {
+				out[i], replaced = kv, true
+				break
+			}
+		}
+		if !replaced {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/u-root/mkuimage/uimage"
 	"github.com/u-root/uio/llog"
 
+	"github.com/tsemlab/tsemlab/harness/filelock"
 	"github.com/tsemlab/tsemlab/harness/kernel"
 	"github.com/tsemlab/tsemlab/protocol"
 )
@@ -101,6 +102,11 @@ func (b Builder) Base(ctx context.Context, spec Spec) (*Image, error) {
 	dir := filepath.Join(b.CacheDir, "initramfs")
 	out := filepath.Join(dir, key[:16]+".cpio")
 	meta := out + ".json"
+	unlock, err := filelock.Lock(ctx, filepath.Join(dir, ".lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if data, err := os.ReadFile(meta); err == nil {
 		var img Image
 		if json.Unmarshal(data, &img) == nil && img.Key == key && exists(out) {

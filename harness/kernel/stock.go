@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/tsemlab/tsemlab/harness/filelock"
 )
 
 // StockPackage is the Debian metapackage that depends on the current cloud
@@ -44,6 +46,11 @@ func (s Stock) Get(ctx context.Context) (*Kernel, error) {
 		return nil, err
 	}
 	dir := filepath.Join(root, pkg+"_"+version)
+	unlock, err := filelock.Lock(ctx, filepath.Join(root, ".lock"))
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if k, err := cached(dir); err == nil {
 		return k, nil
 	}

@@ -3,6 +3,7 @@ package qemu
 import (
 	"bytes"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -78,12 +79,20 @@ func (c *Console) line(l string) {
 		start := max(0, len(c.lines)-crashContext)
 		c.crash = append(append([]string{}, c.lines[start:]...), l)
 		c.capturing = crashLength
+	} else if c.crash != nil && isPanic(l) && !slices.ContainsFunc(c.crash, isPanic) {
+		// The panic that ends the VM can come long after the first report
+		// (a WARN, then Oopses): keep the verdict in the excerpt.
+		c.crash = append(c.crash, "[...]", l)
 	}
 	c.lines = append(c.lines, l)
 	if len(c.lines) > c.keep {
 		c.lines = c.lines[len(c.lines)-c.keep:]
 	}
 }
+
+const panicMarker = "Kernel panic - not syncing"
+
+func isPanic(l string) bool { return strings.Contains(l, panicMarker) }
 
 func isCrash(l string) bool {
 	for _, m := range crashMarkers {

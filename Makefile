@@ -1,0 +1,43 @@
+# Thin wrappers over go and tsemlab; see README.md.
+GO ?= go
+TSEMLAB := bin/tsemlab
+SCENARIOS ?= scenarios/
+RUNFLAGS ?=
+
+.PHONY: run test unit bench lint images deps build clean
+
+## run: install what is missing, build, boot the default kernel, run every scenario
+run: deps build
+	$(TSEMLAB) run $(RUNFLAGS) $(SCENARIOS)
+
+## test: everything CI runs: unit tests, then integration tests that boot QEMU
+test: deps
+	$(GO) vet ./...
+	$(GO) test -timeout 45m ./...
+
+## unit: unit tests only (no QEMU boots)
+unit:
+	$(GO) test -short ./...
+
+## bench: boot-to-first-step vs a bare boot, suite wall time, cache-hit overhead
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 45m ./harness/...
+
+## lint: gofmt, go vet, staticcheck when installed
+lint:
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; exit 1; }
+	$(GO) vet ./...
+	@if command -v staticcheck >/dev/null; then staticcheck ./...; fi
+
+## images: build (or find cached) the guest initramfs for the default kernel
+images: deps build
+	$(TSEMLAB) image build
+
+deps:
+	@./scripts/install-deps.sh
+
+build:
+	$(GO) build -o $(TSEMLAB) ./cmd/tsemlab
+
+clean:
+	rm -rf bin results

@@ -1,0 +1,180 @@
+package runner
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tsemlab/tsemlab/harness/image"
+	"github.com/tsemlab/tsemlab/harness/lab"
+	"github.com/tsemlab/tsemlab/harness/result"
+	"github.com/tsemlab/tsemlab/harness/scenario"
+)
+
+// These tests boot real kernels under QEMU. They need qemu-system-x86_64 and
+// apt (for the stock kernel), which `make test` installs; -short skips them.
+
+var (
+	labs   = map[string]*lab.Lab{}
+	labsMu sync.Mutex
+)
+
+// prepare returns a lab for kernelPath ("" = the stock kernel), built once
+// per test binary.
+func prepare(t *testing.T, kernelPath string) *lab.Lab {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("boots QEMU; run without -short")
+	}
+	labsMu.Lock()
+	defer labsMu.Unlock()
+	if l := labs[kernelPath]; l != nil {
+		return l
+	}
+	src, err := image.FindSource(".")
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	l, err := lab.Prepare(ctx, lab.Options{KernelPath: kernelPath, Accel: "auto", CacheDir: lab.CacheDir(), SourceDir: src, Log: testLog(t)})
+	require.NoError(t, err)
+	labs[kernelPath] = l
+	return l
+}
+
+func testLog(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+func runScenarios(t *testing.T, l *lab.Lab, files ...string) *result.Run {
+	t.Helper()
+	all, err := scenario.LoadAll(files)
+	require.NoError(t, err)
+	out := t.TempDir()
+	return Run(context.Background(), Config{
+		Kernel: l.Kernel, Image: l.Image, Accel: l.Accel, QEMU: l.QEMU, QEMUVersion: l.QEMUVersion,
+		OutDir: out, Log: testLog(t),
+	}, all)
+}
+
+func scenarioFile(t *testing.T, name, yaml string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name+".yaml")
+	require.NoError(t, os.WriteFile(p, []byte(yaml), 0o644))
+	return p
+}
+
+func TestRun_StockKernel_CapsChownPassesAndTSEMScenarioSkips(t *testing.T) {
+	l := prepare(t, "")
+	run := runScenarios(t, l, "../../scenarios/caps-chown.yaml", "../../scenarios/process-grep.yaml")
+	require.Len(t, run.Scenarios, 2)
+
+	caps := run.Scenarios[0]
+	assert.Equal(t, result.Pass, caps.Status, "reason: %s\nconsole: %s", caps.Reason, caps.ConsoleTail)
+	require.Len(t, caps.Phases, 1)
+	require.Len(t, caps.Phases[0].Steps, 4)
+	drop := caps.Phases[0].Steps[1]
+	assert.Equal(t, "deny", drop.Seen)
+	assert.Contains(t, strings.Join(drop.Evidence, "\n"), "Operation not permitted")
+	assert.NotEmpty(t, caps.Env.KernelSHA256)
+	assert.NotEmpty(t, caps.Env.InitramfsSHA256)
+	assert.NotEmpty(t, caps.Env.QEMUVersion)
+	assert.NotEmpty(t, caps.Env.Accel)
+	assert.FileExists(t, filepath.Join(caps.Dir, "console.log"))
+	assert.FileExists(t, filepath.Join(caps.Dir, "result.json"))
+	assert.Positive(t, caps.GuestUptimeAtHello.Seconds())
+
+	grep := run.Scenarios[1]
+	assert.Equal(t, result.Skip, grep.Status)
+	assert.Contains(t, grep.Reason, "lacks the tsem security module")
+	assert.Contains(t, grep.Reason, "--kernel")
+}
+
+func TestRun_WrongExpectationFailsWithWantAndGot(t *testing.T) {
+	l := prepare(t, "")
+	f := scenarioFile(t, "wrong", `
+name: wrong
+phases:
+  - name: p
+    steps:
+      - run: echo hello
+        expect: {outcome: deny, stdout_contains: goodbye}
+`)
+	run := runScenarios(t, l, f)
+	sc := run.Scenarios[0]
+	require.Equal(t, result.Fail, sc.Status, sc.Reason)
+	st := sc.Phases[0].Steps[0]
+	assert.Equal(t, "deny", st.Expected)
+	assert.Equal(t, "allow", st.Seen)
+	failed := result.Failed(st.Checks)
+	require.Len(t, failed, 2)
+	assert.Contains(t, failed[1].Got, "hello")
+}
+
+func TestRun_KernelPanicIsCrashNotDenial(t *testing.T) {
+	l := prepare(t, "")
+	f := scenarioFile(t, "panic", `
+name: panic
+phases:
+  - name: p
+    steps:
+      - run: echo c > /proc/sysrq-trigger
+        expect: {outcome: deny}
+`)
+	run := runScenarios(t, l, f)
+	sc := run.Scenarios[0]
+	require.Equal(t, result.Crash, sc.Status, "reason %s\nconsole:\n%s", sc.Reason, sc.ConsoleTail)
+	assert.Contains(t, sc.Reason, "during step p/1")
+	assert.Contains(t, sc.Crash, "Kernel panic")
+}
+
+func TestRun_TimeoutNamesTheRunningStep(t *testing.T) {
+	l := prepare(t, "")
+	f := scenarioFile(t, "slow", `
+name: slow
+timeout: 10s
+step_timeout: 5m
+phases:
+  - name: p
+    steps:
+      - run: "true"
+      - run: sleep 600
+`)
+	all, err := scenario.LoadAll([]string{f})
+	require.NoError(t, err)
+	run := Run(context.Background(), Config{
+		Kernel: l.Kernel, Image: l.Image, Accel: l.Accel, QEMU: l.QEMU, QEMUVersion: l.QEMUVersion,
+		OutDir: t.TempDir(), Log: testLog(t), Timeout: 15 * time.Second,
+	}, all)
+	sc := run.Scenarios[0]
+	require.Equal(t, result.Timeout, sc.Status, sc.Reason)
+	assert.Contains(t, sc.Reason, "step p/2 (sleep 600) was running")
+	assert.Equal(t, result.Pass, sc.Phases[0].Steps[0].Status)
+	assert.Equal(t, result.NotRun, sc.Phases[0].Steps[1].Status)
+}
+
+// TestRun_TSEMKernel runs every TSEM scenario for real on a TSEM kernel.
+func TestRun_TSEMKernel_ProcessScenariosPass(t *testing.T) {
+	k := os.Getenv("TSEMLAB_TSEM_KERNEL")
+	if k == "" {
+		t.Skip("needs a TSEM-enabled bzImage in TSEMLAB_TSEM_KERNEL (see README, TSEM kernels); the stock-kernel tests above cover the same runner path")
+	}
+	l := prepare(t, k)
+	run := runScenarios(t, l, "../../scenarios/process-grep.yaml", "../../scenarios/process-grep-remedy.yaml")
+	for _, sc := range run.Scenarios {
+		assert.Equal(t, result.Pass, sc.Status, "%s: %s\n%s", sc.Name, sc.Reason, sc.Crash)
+		for _, p := range sc.Phases {
+			for _, st := range p.Steps {
+				assert.NotEmpty(t, st.Evidence, "%s %s/%d has no evidence", sc.Name, p.Name, st.Index)
+			}
+		}
+	}
+}
