@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// These tests run the tsemlab binary as a user would. The ones that boot
+// QEMU skip under -short.
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tsemlab-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "tsemlab")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		panic(string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type outcome struct {
+	code           int
+	stdout, stderr string
+}
+
+func tsemlab(t *testing.T, env []string, args ...string) outcome {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = "../.."
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return outcome{code, out.String(), errb.String()}
+}
+
+func TestValidate_TypoExits2WithFileLineColumn(t *testing.T) {
+	o := tsemlab(t, nil, "validate", "cmd/tsemlab/testdata/typo.yaml")
+	assert.Equal(t, 2, o.code)
+	assert.Contains(t, o.stderr, "cmd/tsemlab/testdata/typo.yaml:4:5:")
+	assert.Contains(t, o.stderr, `did you mean "steps"`)
+}
+
+func TestRun_TypoExits2BeforeBooting(t *testing.T) {
+	o := tsemlab(t, nil, "run", "--out", t.TempDir(), "scenarios/", "cmd/tsemlab/testdata/typo.yaml")
+	assert.Equal(t, 2, o.code)
+	assert.Contains(t, o.stderr, "typo.yaml:4:5:")
+	assert.NotContains(t, o.stdout, "START", "nothing may boot when a scenario is invalid")
+}
+
+func TestValidate_ShippedScenariosAreValid(t *testing.T) {
+	o := tsemlab(t, nil, "validate", "scenarios/")
+	assert.Equal(t, 0, o.code, o.stderr)
+	for _, name := range []string{"caps-chown", "process-grep", "process-grep-remedy", "buster-ls-top", "httpd"} {
+		assert.Contains(t, o.stdout, " "+name+" ")
+	}
+}
+
+func TestUsage_UnknownFlagExits2(t *testing.T) {
+	o := tsemlab(t, nil, "run", "--no-such-flag", "scenarios/")
+	assert.Equal(t, 2, o.code)
+	o = tsemlab(t, nil, "run", "--only", "nosuch", "scenarios/")
+	assert.Equal(t, 2, o.code)
+	assert.Contains(t, o.stderr, `no scenario named "nosuch"`)
+}
+
+func TestRun_MissingKernelExits3(t *testing.T) {
+	o := tsemlab(t, nil, "run", "--out", t.TempDir(), "--kernel", "/nonexistent/bzImage", "scenarios/caps-chown.yaml")
+	assert.Equal(t, 3, o.code)
+	assert.Contains(t, o.stderr, "/nonexistent/bzImage")
+}
+
+func TestModelPseudonym_PrintsPasteableLine(t *testing.T) {
+	o := tsemlab(t, nil, "model", "pseudonym", "/root/.bash_history")
+	require.Equal(t, 0, o.code, o.stderr)
+	assert.Regexp(t, `^pseudonym [0-9a-f]{64}\n$`, o.stdout)
+}
+
+func TestRun_ScenariosDirectoryPassesAndSkipsWithExit0(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots QEMU; run without -short")
+	}
+	out := t.TempDir()
+	junit := filepath.Join(out, "j.xml")
+	o := tsemlab(t, nil, "run", "--out", out, "--junit", junit, "scenarios/")
+	require.Equal(t, 0, o.code, "stdout:\n%s\nstderr:\n%s", o.stdout, o.stderr)
+	assert.Contains(t, o.stdout, "PASS caps-chown")
+	for _, name := range []string{"process-grep", "process-grep-remedy", "buster-ls-top", "httpd"} {
+		assert.Contains(t, o.stdout, "SKIP "+name+": kernel ")
+	}
+	assert.Contains(t, o.stdout, "1 passed, 0 failed, 4 skipped")
+	assert.FileExists(t, junit)
+	assert.FileExists(t, filepath.Join(out, "results.json"))
+	assert.FileExists(t, filepath.Join(out, "caps-chown", "console.log"))
+
+	show := tsemlab(t, nil, "show", out)
+	assert.Equal(t, 0, show.code, show.stderr)
+	assert.Contains(t, show.stdout, "PASS caps-chown")
+}
+
+func TestRun_WrongExpectationExits1WithDiff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots QEMU; run without -short")
+	}
+	o := tsemlab(t, nil, "run", "--out", t.TempDir(), "cmd/tsemlab/testdata/wrong-expectation.yaml")
+	require.Equal(t, 1, o.code, "stdout:\n%s\nstderr:\n%s", o.stdout, o.stderr)
+	assert.Contains(t, o.stdout, "FAIL wrong-expectation")
+	assert.Contains(t, o.stdout, "want: deny")
+	assert.Contains(t, o.stdout, "got: allow")
+}
+
+// TestRun_InterruptLeavesNoQEMU interrupts tsemlab mid-boot, once with
+// SIGINT (Ctrl-C) and once with SIGKILL, and checks that no QEMU process and
+// no temporary directory outlive it.
+func TestRun_InterruptLeavesNoQEMU(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots QEMU; run without -short")
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			tmp := t.TempDir()
+			cmd := exec.Command(binary, "run", "--out", t.TempDir(), "scenarios/caps-chown.yaml")
+			cmd.Dir = "../.."
+			cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+			require.NoError(t, cmd.Start())
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			require.Eventually(t, func() bool { return len(qemuUsing(tmp)) > 0 }, 5*time.Minute, 100*time.Millisecond, "qemu never started")
+			require.NoError(t, cmd.Process.Signal(sig))
+			select {
+			case err := <-done:
+				var ee *exec.ExitError
+				if sig == syscall.SIGINT {
+					require.ErrorAs(t, err, &ee)
+					assert.Equal(t, 3, ee.ExitCode(), "an interrupted run exits 3")
+				}
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+				t.Fatal("tsemlab did not exit within 30s of the signal")
+			}
+			assert.Eventually(t, func() bool { return len(qemuUsing(tmp)) == 0 }, 10*time.Second, 100*time.Millisecond, "qemu outlived tsemlab: %v", qemuUsing(tmp))
+			if sig == syscall.SIGINT {
+				left, _ := os.ReadDir(tmp)
+				assert.Empty(t, left, "temporary files left behind")
+			}
+		})
+	}
+}
+
+// qemuUsing returns the pids of QEMU processes whose command line mentions dir.
+func qemuUsing(dir string) []string {
+	var pids []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		cl := string(bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+		if strings.Contains(cl, "qemu-system") && strings.Contains(cl, dir) {
+			pids = append(pids, filepath.Base(filepath.Dir(p)))
+		}
+	}
+	return pids
+}
