@@ -40,6 +40,12 @@ func Main(args []string) int {
 			err := Capexec(args[2:])
 			fmt.Fprintln(os.Stderr, err)
 			return 127
+		case "leader":
+			if err := Leader(args[2:]); err != nil {
+				fmt.Fprintln(os.Stderr, "tsemlab-guest leader:", err)
+				return 1
+			}
+			return 0
 		}
 	}
 	log.SetPrefix("tsemlab-guest: ")
@@ -66,7 +72,7 @@ func run(ctx context.Context) (err error) {
 			_ = p.send(protocol.Message{Kind: protocol.KindError, Error: err.Error()})
 		}
 	}()
-	o := &orchestrator{port: p}
+	o := &orchestrator{out: p, exports: map[string]string{}}
 	if err := o.main(ctx); err != nil {
 		_ = p.send(protocol.Message{Kind: protocol.KindError, Error: err.Error()})
 		return err
@@ -74,10 +80,18 @@ func run(ctx context.Context) (err error) {
 	return nil
 }
 
+// sender delivers messages to the host: the results port in the
+// orchestrator, a pipe to the orchestrator in a namespace leader.
+type sender interface {
+	send(protocol.Message) error
+}
+
 type orchestrator struct {
-	port *port
+	out  sender
 	plan protocol.Plan
 	self string
+	// exports holds the models learn phases exported, by name.
+	exports map[string]string
 }
 
 func (o *orchestrator) main(ctx context.Context) error {
@@ -98,7 +112,7 @@ func (o *orchestrator) main(ctx context.Context) error {
 	loaded, modErr := loadModules(modulesList)
 	hello := describe()
 	hello.Modules = loaded
-	if err := o.port.send(protocol.Message{Kind: protocol.KindHello, Hello: &hello}); err != nil {
+	if err := o.out.send(protocol.Message{Kind: protocol.KindHello, Hello: &hello}); err != nil {
 		return err
 	}
 	if modErr != nil {
@@ -108,14 +122,14 @@ func (o *orchestrator) main(ctx context.Context) error {
 		return o.done()
 	}
 	if reason := o.plan.Requires.Unmet(hello); reason != "" {
-		if err := o.port.send(protocol.Message{Kind: protocol.KindSkip, Skip: &protocol.Skip{Reason: reason}}); err != nil {
+		if err := o.out.send(protocol.Message{Kind: protocol.KindSkip, Skip: &protocol.Skip{Reason: reason}}); err != nil {
 			return err
 		}
 		return o.done()
 	}
 	if o.plan.Image != "" || o.plan.Mode == "container" {
 		reason := fmt.Sprintf("workload image %q (mode %s) is not supported by this tsemlab yet: container mode and images/ come with the container-mode work", o.plan.Image, o.plan.Mode)
-		if err := o.port.send(protocol.Message{Kind: protocol.KindSkip, Skip: &protocol.Skip{Reason: reason}}); err != nil {
+		if err := o.out.send(protocol.Message{Kind: protocol.KindSkip, Skip: &protocol.Skip{Reason: reason}}); err != nil {
 			return err
 		}
 		return o.done()
@@ -129,31 +143,32 @@ func (o *orchestrator) main(ctx context.Context) error {
 }
 
 func (o *orchestrator) done() error {
-	return o.port.send(protocol.Message{Kind: protocol.KindDone, Done: &protocol.Done{Tainted: tainted()}})
+	return o.out.send(protocol.Message{Kind: protocol.KindDone, Done: &protocol.Done{Tainted: tainted()}})
 }
 
 func (o *orchestrator) logf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	log.Print(msg)
-	_ = o.port.send(protocol.Message{Kind: protocol.KindLog, Log: msg})
+	_ = o.out.send(protocol.Message{Kind: protocol.KindLog, Log: msg})
 }
 
 // runPhase runs one phase and reports it. A failure to run the phase as
 // planned (a shell that cannot start) is reported in phase_end and the run
 // goes on with the next phase.
 func (o *orchestrator) runPhase(ctx context.Context, ph protocol.Phase) error {
-	if err := o.port.send(protocol.Message{Kind: protocol.KindPhaseStart, Phase: &protocol.PhaseInfo{Name: ph.Name}}); err != nil {
+	if err := o.out.send(protocol.Message{Kind: protocol.KindPhaseStart, Phase: &protocol.PhaseInfo{Name: ph.Name}}); err != nil {
 		return err
 	}
 	info := protocol.PhaseInfo{Name: ph.Name}
 	if err := o.setup(ctx, ph); err != nil {
 		info.Error = err.Error()
 	} else if ph.TSEM != nil {
-		info.Error = "TSEM phases need the namespace leader, which this orchestrator does not have yet"
+		// The leader reports the phase's end itself.
+		return o.tsemPhase(ctx, ph)
 	} else if err := o.steps(ctx, ph, nil); err != nil {
 		info.Error = err.Error()
 	}
-	return o.port.send(protocol.Message{Kind: protocol.KindPhaseEnd, Phase: &info})
+	return o.out.send(protocol.Message{Kind: protocol.KindPhaseEnd, Phase: &info})
 }
 
 // setup runs a phase's setup commands, unmeasured; any failure fails the phase.
@@ -191,7 +206,7 @@ func (o *orchestrator) steps(ctx context.Context, ph protocol.Phase, evidence ev
 	defer s.close()
 	ended := false
 	for _, st := range ph.Steps {
-		if err := o.port.send(protocol.Message{Kind: protocol.KindStepStart, Step: &protocol.StepStart{Phase: ph.Name, Index: st.Index, Run: st.Run}}); err != nil {
+		if err := o.out.send(protocol.Message{Kind: protocol.KindStepStart, Step: &protocol.StepStart{Phase: ph.Name, Index: st.Index, Run: st.Run}}); err != nil {
 			return err
 		}
 		end := protocol.StepEnd{Phase: ph.Name, Index: st.Index, Run: st.Run}
@@ -220,7 +235,7 @@ func (o *orchestrator) steps(ctx context.Context, ph protocol.Phase, evidence ev
 				end.Evidence = append(end.Evidence, "the shell exited")
 			}
 		}
-		if err := o.port.send(protocol.Message{Kind: protocol.KindStepEnd, Result: &end}); err != nil {
+		if err := o.out.send(protocol.Message{Kind: protocol.KindStepEnd, Result: &end}); err != nil {
 			return err
 		}
 	}

@@ -172,8 +172,15 @@ func (s *shellSession) run(ctx context.Context, step protocol.Step, timeout time
 			r.stdout, r.stderr = out, errText
 			return r
 		}
+		// The shell exited: until returned nothing for a stream that ended
+		// before its marker, and what the step printed is its rest.
 		r := s.ended(start)
-		r.stdout, r.stderr = out, errText
+		if okOut {
+			r.stdout = out
+		}
+		if okErr {
+			r.stderr = errText
+		}
 		return r
 	}
 	code, err := strconv.Atoi(string(bytes.TrimSpace(rest)))

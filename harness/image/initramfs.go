@@ -327,8 +327,16 @@ func WithPlan(base *Image, plan protocol.Plan, dst string) error {
 		return fmt.Errorf("base initramfs: %w", err)
 	}
 	defer in.Close()
-	if _, err := io.Copy(out, in); err != nil {
+	n, err := io.Copy(out, in)
+	if err != nil {
 		return err
+	}
+	// The kernel skips NUL padding between archives but expects each to
+	// start 4-byte aligned.
+	if pad := (4 - n%4) % 4; pad > 0 {
+		if _, err := out.Write(make([]byte, pad)); err != nil {
+			return err
+		}
 	}
 	w := cpio.Newc.Writer(out)
 	recs := []cpio.Record{

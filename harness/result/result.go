@@ -96,6 +96,8 @@ type Scenario struct {
 	Duration Duration `json:"duration"`
 	// BootTime is host wall time from QEMU start to the guest's hello.
 	BootTime Duration `json:"boot_time,omitempty"`
+	// FirstStep is host wall time from QEMU start to the first step's start.
+	FirstStep Duration `json:"first_step,omitempty"`
 	// GuestUptimeAtHello is the guest's own clock at hello.
 	GuestUptimeAtHello Duration    `json:"guest_uptime_at_hello,omitempty"`
 	Env                Environment `json:"environment"`

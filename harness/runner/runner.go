@@ -254,6 +254,9 @@ func (r *scenarioRun) execute(ctx context.Context) {
 				r.res.BootTime = result.Duration(time.Since(bootStart))
 				r.res.GuestUptimeAtHello = result.Duration(m.Uptime)
 			}
+			if m.Kind == protocol.KindStepStart && r.res.FirstStep == 0 {
+				r.res.FirstStep = result.Duration(time.Since(bootStart))
+			}
 			r.handle(m)
 			if r.done != nil {
 				messages = nil

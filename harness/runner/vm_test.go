@@ -50,9 +50,9 @@ func prepare(t *testing.T, kernelPath string) *lab.Lab {
 	return l
 }
 
-func testLog(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func testLog(t *testing.T) *slog.Logger { return discard() }
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func runScenarios(t *testing.T, l *lab.Lab, files ...string) *result.Run {
 	t.Helper()
