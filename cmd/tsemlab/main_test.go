@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -185,4 +186,37 @@ func qemuUsing(dir string) []string {
 		}
 	}
 	return pids
+}
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// TestShow_ForensicsAndTrajectoryGolden prints real TSEM records (the
+// process-grep experiment on a 6.12 TSEM kernel) from a results directory.
+func TestShow_ForensicsAndTrajectoryGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"forensics", []string{"show", "--forensics", "cmd/tsemlab/testdata/results"}},
+		{"trajectory-file-open", []string{"show", "--trajectory", "--type", "file_open", "cmd/tsemlab/testdata/results"}},
+		{"summary", []string{"show", "cmd/tsemlab/testdata/results"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tsemlab(t, nil, tc.args...)
+			require.Equal(t, 0, o.code, o.stderr)
+			golden := filepath.Join("testdata", "show-"+tc.name+".golden")
+			if *update {
+				require.NoError(t, os.WriteFile(golden, []byte(o.stdout), 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), o.stdout)
+		})
+	}
+}
+
+func TestShow_NotAResultsDirectoryExits2(t *testing.T) {
+	o := tsemlab(t, nil, "show", "scenarios")
+	assert.Equal(t, 2, o.code)
+	assert.Contains(t, o.stderr, "is it a tsemlab results directory")
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -45,12 +44,6 @@ each phase one readable line per event; --type keeps one hook (file_open ...).`,
 			}
 			for _, sc := range run.Scenarios {
 				dir := sc.Dir
-				if !filepath.IsAbs(dir) {
-					dir = filepath.Join(filepath.Dir(runDirOf(args[0])), sc.Name)
-					if _, err := os.Stat(dir); err != nil {
-						dir = filepath.Join(runDirOf(args[0]), sc.Name)
-					}
-				}
 				for _, p := range sc.Phases {
 					for _, k := range kinds {
 						path := filepath.Join(dir, p.Name+"."+k)
@@ -82,7 +75,16 @@ each phase one readable line per event; --type keeps one hook (file_open ...).`,
 func readRun(dir string) (*result.Run, error) {
 	if f, err := os.Open(filepath.Join(dir, "results.json")); err == nil {
 		defer f.Close()
-		return report.ReadJSON(f)
+		run, err := report.ReadJSON(f)
+		if err != nil {
+			return nil, fmt.Errorf("%s/results.json: %w", dir, err)
+		}
+		// The run may have moved since it was written: scenario
+		// directories are found beside results.json.
+		for _, sc := range run.Scenarios {
+			sc.Dir = filepath.Join(dir, sc.Name)
+		}
+		return run, nil
 	}
 	data, err := os.ReadFile(filepath.Join(dir, "result.json"))
 	if err != nil {
@@ -96,4 +98,3 @@ func readRun(dir string) (*result.Run, error) {
 	return &result.Run{Dir: dir, Duration: sc.Duration, Scenarios: []*result.Scenario{&sc}}, nil
 }
 
-func runDirOf(p string) string { return strings.TrimRight(p, "/") }
