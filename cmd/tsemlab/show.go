@@ -97,4 +97,3 @@ func readRun(dir string) (*result.Run, error) {
 	sc.Dir = dir
 	return &result.Run{Dir: dir, Duration: sc.Duration, Scenarios: []*result.Scenario{&sc}}, nil
 }
-
