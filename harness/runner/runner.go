@@ -142,12 +142,33 @@ type scenarioRun struct {
 	artifacts map[string]map[string]string
 	guestErr  []string
 	skipped   bool
+	// qemuStderr is what QEMU printed on stderr, once it has ended.
+	qemuStderr string
 }
 
 func runScenario(ctx context.Context, c Config, s *scenario.Scenario) *result.Scenario {
 	if c.Observer != nil {
 		c.Observer.ScenarioStarted(s.Name)
 	}
+	r := attempt(ctx, c, s)
+	if c.Accel.Accel == qemu.KVM && r.kvmFailed() && ctx.Err() == nil {
+		// The probe boot worked but this guest died in KVM (seen on nested
+		// hosts): run it again under TCG rather than report the host's
+		// problem as the kernel's.
+		why := r.res.Reason
+		c.Accel = qemu.Choice{Accel: qemu.TCG, Reason: "KVM failed during this scenario (" + why + "); rerun under TCG"}
+		c.Log.Warn("KVM failed; rerunning under TCG", "scenario", s.Name, "why", why)
+		r = attempt(ctx, c, s)
+	}
+	writeJSON(filepath.Join(r.dir, "result.json"), r.res)
+	if c.Observer != nil {
+		c.Observer.ScenarioFinished(r.res)
+	}
+	return r.res
+}
+
+// attempt runs the scenario once.
+func attempt(ctx context.Context, c Config, s *scenario.Scenario) *scenarioRun {
 	r := &scenarioRun{
 		c: c, s: s, phases: map[string]*result.Phase{}, artifacts: map[string]map[string]string{},
 		res: &result.Scenario{Name: s.Name, File: s.File, Description: s.Description, Env: result.Environment{
@@ -164,11 +185,16 @@ func runScenario(ctx context.Context, c Config, s *scenario.Scenario) *result.Sc
 	r.execute(ctx)
 	r.res.Duration = result.Duration(time.Since(start))
 	r.finish()
-	writeJSON(filepath.Join(r.dir, "result.json"), r.res)
-	if c.Observer != nil {
-		c.Observer.ScenarioFinished(r.res)
+	return r
+}
+
+// kvmFailed reports a run that QEMU's KVM backend ended: an internal error
+// or MSR failure on QEMU's stderr, or a guest that never said hello.
+func (r *scenarioRun) kvmFailed() bool {
+	if r.res.Status != result.Error && r.res.Status != result.Timeout {
+		return false
 	}
-	return r.res
+	return r.hello == nil || strings.Contains(r.qemuStderr, "KVM internal error") || strings.Contains(r.qemuStderr, "failed to set MSR")
 }
 
 // execute boots the VM and follows it to the end; every way it can end
@@ -238,7 +264,10 @@ func (r *scenarioRun) execute(ctx context.Context) {
 		r.fail(result.Error, err.Error())
 		return
 	}
-	undo = append(undo, func() { vm.Stop(3 * time.Second) })
+	undo = append(undo, func() {
+		vm.Stop(3 * time.Second)
+		r.qemuStderr = vm.Stderr()
+	})
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 
