@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -112,7 +111,7 @@ func (o *orchestrator) tsemPhase(ctx context.Context, ph protocol.Phase) error {
 			msg = fmt.Sprintf("namespace leader failed (%v)", werr)
 		}
 		if t := strings.TrimSpace(stderr.String()); t != "" {
-			msg += ": " + lastLines(t, 5)
+			msg += tailLines(t, 5)
 		}
 		return end(msg)
 	}
@@ -141,7 +140,7 @@ func Leader(args []string) error {
 	if err := json.Unmarshal(data, &job); err != nil {
 		return fmt.Errorf("decode job: %w", err)
 	}
-	out := &pipeSender{f: os.NewFile(3, "results")}
+	out := &lineSender{f: os.NewFile(3, "results")}
 	ph, t := job.Phase, job.Phase.TSEM
 	fs := tsem.FS{Root: securityfs}
 	if _, err := tsem.Detect(securityfs); err != nil {
@@ -258,24 +257,6 @@ func summarize(rec string) string {
 	return rec
 }
 
-// pipeSender writes messages to the orchestrator.
-type pipeSender struct {
-	mu sync.Mutex
-	f  *os.File
-}
-
-func (p *pipeSender) send(m protocol.Message) error {
-	m.Uptime = protocol.Duration(uptime())
-	b, err := protocol.Encode(m)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	_, err = p.f.Write(b)
-	return err
-}
-
 type teeWriter struct {
 	a, b interface{ Write([]byte) (int, error) }
 }
@@ -283,12 +264,4 @@ type teeWriter struct {
 func (t teeWriter) Write(p []byte) (int, error) {
 	_, _ = t.a.Write(p)
 	return t.b.Write(p)
-}
-
-func lastLines(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, " | ")
 }

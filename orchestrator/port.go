@@ -10,11 +10,18 @@ import (
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
-// port is the results channel to the host: a serial line in raw mode, so
-// that bytes pass unchanged, carrying one JSON message per line.
-type port struct {
+// lineSender writes one JSON message per line to f, stamped with the
+// guest's uptime: to the host on the results port, or from a namespace
+// leader to the orchestrator on a pipe.
+type lineSender struct {
 	mu sync.Mutex
 	f  *os.File
+}
+
+// port is the results channel to the host: a serial line in raw mode, so
+// that bytes pass unchanged.
+type port struct {
+	lineSender
 }
 
 func openPort(path string) (*port, error) {
@@ -37,11 +44,11 @@ func openPort(path string) (*port, error) {
 	if err := unix.IoctlSetTermios(fd, unix.TCSETS, t); err != nil {
 		return nil, fmt.Errorf("results port %s: set raw mode: %w", path, err)
 	}
-	return &port{f: f}, nil
+	return &port{lineSender{f: f}}, nil
 }
 
 // send writes one message; the uptime stamp is added here.
-func (p *port) send(m protocol.Message) error {
+func (p *lineSender) send(m protocol.Message) error {
 	m.Uptime = protocol.Duration(uptime())
 	b, err := protocol.Encode(m)
 	if err != nil {
