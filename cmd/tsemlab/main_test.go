@@ -220,3 +220,14 @@ func TestShow_NotAResultsDirectoryExits2(t *testing.T) {
 	assert.Equal(t, 2, o.code)
 	assert.Contains(t, o.stderr, "is it a tsemlab results directory")
 }
+
+func TestDoctor_ReportsToolsAndBootsUnderTCG(t *testing.T) {
+	if testing.Short() {
+		t.Skip("boots QEMU; run without -short")
+	}
+	o := tsemlab(t, nil, "doctor")
+	require.Equal(t, 0, o.code, "stdout:\n%s\nstderr:\n%s", o.stdout, o.stderr)
+	assert.Contains(t, o.stdout, "ok       qemu-system-x86_64")
+	assert.Regexp(t, `ok       boot under tcg: guest up at [0-9.]+s uptime`, o.stdout)
+	assert.Contains(t, o.stdout, "TSEMLAB_TSEM_KERNEL")
+}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -77,7 +76,7 @@ func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	if err != nil {
 		return badInput(err)
 	}
-	scenarios, err = selectScenarios(scenarios, f.only, f.skip)
+	scenarios, err = scenario.Select(scenarios, f.only, f.skip)
 	if err != nil {
 		return badInput(err)
 	}
@@ -194,44 +193,6 @@ func appendTo(path string, write func(*os.File) error) error {
 		return err
 	}
 	return w.Close()
-}
-
-// selectScenarios applies --only and --skip; a name that matches nothing is
-// a usage error (a typo would otherwise run nothing and pass).
-func selectScenarios(all []*scenario.Scenario, only, skip []string) ([]*scenario.Scenario, error) {
-	names := map[string]bool{}
-	for _, s := range all {
-		names[s.Name] = true
-	}
-	for _, n := range append(append([]string{}, only...), skip...) {
-		if !names[n] {
-			var have []string
-			for _, s := range all {
-				have = append(have, s.Name)
-			}
-			return nil, fmt.Errorf("no scenario named %q (have: %s)", n, strings.Join(have, ", "))
-		}
-	}
-	var out []*scenario.Scenario
-	for _, s := range all {
-		if len(only) > 0 && !containsStr(only, s.Name) {
-			continue
-		}
-		if containsStr(skip, s.Name) {
-			continue
-		}
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-func containsStr(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

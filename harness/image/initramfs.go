@@ -138,7 +138,33 @@ func (b Builder) Base(ctx context.Context, spec Spec) (*Image, error) {
 	if err := os.WriteFile(meta, data, 0o644); err != nil {
 		return nil, err
 	}
+	prune(dir, keepImages, b.Log)
 	return &img, nil
+}
+
+// keepImages is how many base images the cache keeps (the newest); each
+// change to the guest's sources makes a new one.
+const keepImages = 4
+
+// prune removes all but the newest keep images from dir.
+func prune(dir string, keep int, log *slog.Logger) {
+	imgs, _ := filepath.Glob(filepath.Join(dir, "*.cpio"))
+	type aged struct {
+		path string
+		mod  int64
+	}
+	var all []aged
+	for _, p := range imgs {
+		if st, err := os.Stat(p); err == nil {
+			all = append(all, aged{p, st.ModTime().UnixNano()})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].mod > all[j].mod })
+	for i := keep; i < len(all); i++ {
+		log.Debug("pruning old initramfs", "path", all[i].path)
+		os.Remove(all[i].path)
+		os.Remove(all[i].path + ".json")
+	}
 }
 
 func build(ctx context.Context, spec Spec, hosts map[string]string, tmp, out string, log *slog.Logger) error {

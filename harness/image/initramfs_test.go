@@ -3,7 +3,9 @@ package image
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -262,4 +264,27 @@ func write(t *testing.T, path, content string) {
 	t.Helper()
 	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
 	require.NoError(t, os.WriteFile(path, []byte(content), 0o644))
+}
+
+func TestPrune_KeepsTheNewestImages(t *testing.T) {
+	dir := t.TempDir()
+	for i := 0; i < 6; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("%d.cpio", i))
+		require.NoError(t, os.WriteFile(p, nil, 0o644))
+		require.NoError(t, os.WriteFile(p+".json", nil, 0o644))
+		when := time.Unix(int64(1000+i), 0)
+		require.NoError(t, os.Chtimes(p, when, when))
+	}
+	prune(dir, 4, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	left, _ := filepath.Glob(filepath.Join(dir, "*.cpio"))
+	assert.ElementsMatch(t, []string{"2.cpio", "3.cpio", "4.cpio", "5.cpio"}, baseNames(left))
+	assert.NoFileExists(t, filepath.Join(dir, "0.cpio.json"))
+}
+
+func baseNames(paths []string) []string {
+	var out []string
+	for _, p := range paths {
+		out = append(out, filepath.Base(p))
+	}
+	return out
 }
