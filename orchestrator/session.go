@@ -98,9 +98,12 @@ func status(ps *os.ProcessState) (int, string) {
 // a person at a prompt would, so that what one step does to the shell (a
 // denial making the shell untrusted, a changed directory) is seen by the
 // next. After each step it types a marker command that prints a token and
-// the exit status on stdout and the token on stderr; a step's output is what
-// came before its markers. The marker uses only shell builtins, so it works
-// even where every fork is refused.
+// the exit status on stdout, and traces a no-op with the token (set -x) so
+// that the token also reaches stderr; a step's output is what came before
+// its markers. The marker uses only builtins and no redirection: an
+// untrusted shell under TSEM can neither fork nor save a file descriptor
+// (fcntl is refused), and a redirection it cannot undo would close its
+// stdout for good.
 type shellSession struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
@@ -118,8 +121,10 @@ func startShell(phase protocol.Phase, self string) (*shellSession, error) {
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	// No prompts: an interactive shell would print them into each step's
-	// stderr. A scenario can still set PS1.
-	cmd.Env, cmd.Dir = environ(os.Environ(), append([]string{"PS1=", "PS2="}, phase.Env...)), phase.Dir
+	// stderr (a scenario can still set PS1). PS4 is the stderr marker's
+	// prefix and is not the scenario's to change.
+	env := append(append([]string{"PS1=", "PS2="}, phase.Env...), "PS4="+tracePrefix)
+	cmd.Env, cmd.Dir = environ(os.Environ(), env), phase.Dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -153,7 +158,7 @@ func startShell(phase protocol.Phase, self string) (*shellSession, error) {
 
 func (s *shellSession) run(ctx context.Context, step protocol.Step, timeout time.Duration) ran {
 	mark := fmt.Sprintf("%s:%d", s.token, step.Index)
-	text := fmt.Sprintf("%s\nprintf '\\n%s:%%d\\n' \"$?\"; printf '\\n%s\\n' >&2\n", step.Run, mark, mark)
+	text := fmt.Sprintf("%s\nprintf '\\n%s:%%d\\n' \"$?\"; set -x; : %s; set +x\n", step.Run, mark, mark)
 	start := time.Now()
 	if _, err := io.WriteString(s.stdin, text); err != nil {
 		r := s.ended(start)
@@ -162,8 +167,8 @@ func (s *shellSession) run(ctx context.Context, step protocol.Step, timeout time
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	out, rest, okOut := s.out.until(ctx, []byte("\n"+mark+":"))
-	errText, _, okErr := s.errs.until(ctx, []byte("\n"+mark+"\n"))
+	out, rest, okOut := s.out.until(ctx, []byte("\n"+mark+":"), true)
+	errText, _, okErr := s.errs.until(ctx, []byte(tracePrefix+": "+mark+"\n"+tracePrefix+"set +x\n"), false)
 	if !okOut || !okErr {
 		if ctx.Err() != nil {
 			_ = unix.Kill(-s.cmd.Process.Pid, unix.SIGKILL)
@@ -194,8 +199,15 @@ func (s *shellSession) run(ctx context.Context, step protocol.Step, timeout time
 	return r
 }
 
-// ended reports the shell's own exit, once it has gone.
+// ended reports the shell's own exit, once it has gone. A shell that lost
+// its output but still runs gets end-of-file on its input first: killing it
+// would be one more event in a TSEM namespace, for the leader's account.
 func (s *shellSession) ended(start time.Time) ran {
+	select {
+	case <-s.waited:
+	case <-time.After(time.Second):
+		_ = s.stdin.Close()
+	}
 	select {
 	case <-s.waited:
 	case <-time.After(5 * time.Second):
@@ -219,6 +231,10 @@ func (s *shellSession) close() error {
 	}
 	return nil
 }
+
+// tracePrefix is PS4 in shell sessions: what set -x prints before a traced
+// command, and so the start of the stderr marker.
+const tracePrefix = "+ "
 
 // stream accumulates what a pipe delivers, for until to cut at markers.
 type stream struct {
@@ -260,28 +276,27 @@ func newStream(r io.Reader) *stream {
 	return s
 }
 
-// until waits for marker and returns what came before it and the rest of
-// the marker's line; ok is false when the stream ended or ctx expired first.
-func (s *stream) until(ctx context.Context, marker []byte) (before string, line []byte, ok bool) {
+// until waits for marker and returns what came before it; with wantLine,
+// also the rest of the marker's line (consumed with its newline). ok is
+// false when the stream ended or ctx expired first.
+func (s *stream) until(ctx context.Context, marker []byte, wantLine bool) (before string, line []byte, ok bool) {
 	for {
 		s.mu.Lock()
-		// The marker starts with a newline the marker command printed; a
-		// step whose output is empty is preceded by none, so look for it
-		// at the very start too.
-		buf := append([]byte{'\n'}, s.buf...)
-		if i := bytes.Index(buf, marker); i >= 0 {
-			end := bytes.IndexByte(buf[i+len(marker):], '\n')
-			if end >= 0 || bytes.HasSuffix(marker, []byte("\n")) {
-				if end < 0 {
-					end = 0
-				}
-				before = string(buf[1:max(i, 1)])
-				line = append([]byte{}, buf[i+len(marker):i+len(marker)+end]...)
+		if i := bytes.Index(s.buf, marker); i >= 0 {
+			rest := s.buf[i+len(marker):]
+			end, complete := 0, true
+			if wantLine {
+				end = bytes.IndexByte(rest, '\n')
+				complete = end >= 0
+			}
+			if complete {
+				before = string(s.buf[:i])
+				line = append([]byte{}, rest[:end]...)
 				consumed := i + len(marker) + end
-				if !bytes.HasSuffix(marker, []byte("\n")) {
-					consumed++ // the line's newline
+				if wantLine {
+					consumed++
 				}
-				s.buf = append(s.buf[:0], buf[min(consumed, len(buf)):]...)
+				s.buf = append(s.buf[:0], s.buf[consumed:]...)
 				s.mu.Unlock()
 				return limit(before), line, true
 			}
