@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/tsemlab/tsemlab/harness/filelock"
 )
@@ -37,7 +38,7 @@ func (s Stock) Get(ctx context.Context) (*Kernel, error) {
 		meta = StockPackage
 	}
 	root := filepath.Join(s.CacheDir, "kernels")
-	pkg, version, err := resolve(ctx, meta)
+	pkg, version, err := resolveCached(ctx, root, meta)
 	if err != nil {
 		if k, cerr := newestCached(root); cerr == nil {
 			s.Log.Warn("cannot ask apt for the stock kernel; using the cached one", "err", err, "kernel", k.Path)
@@ -59,6 +60,32 @@ func (s Stock) Get(ctx context.Context) (*Kernel, error) {
 		return nil, err
 	}
 	return cached(dir)
+}
+
+// resolveTTL is how long an answer from apt is trusted: asking takes over
+// a second, and a run should not pay it every time.
+const resolveTTL = 24 * time.Hour
+
+// resolveCached is resolve, remembered in root for resolveTTL.
+func resolveCached(ctx context.Context, root, meta string) (pkg, version string, err error) {
+	memo := filepath.Join(root, meta+".resolved")
+	if st, err := os.Stat(memo); err == nil && time.Since(st.ModTime()) < resolveTTL {
+		if b, err := os.ReadFile(memo); err == nil {
+			if f := strings.Fields(string(b)); len(f) == 2 {
+				if _, err := cached(filepath.Join(root, f[0]+"_"+f[1])); err == nil {
+					return f[0], f[1], nil
+				}
+			}
+		}
+	}
+	pkg, version, err = resolve(ctx, meta)
+	if err != nil {
+		return "", "", err
+	}
+	if os.MkdirAll(root, 0o755) == nil {
+		_ = os.WriteFile(memo, []byte(pkg+" "+version+"\n"), 0o644)
+	}
+	return pkg, version, nil
 }
 
 // resolve asks apt which real package the metapackage depends on, and its
