@@ -295,7 +295,34 @@ func Decode(line []byte) (Message, error) {
 	if m.Kind == "" {
 		return Message{}, fmt.Errorf("decode message %q: no kind", truncate(string(line), 80))
 	}
+	if !m.hasPayload() {
+		return Message{}, fmt.Errorf("decode message %q: kind %s without its payload", truncate(string(line), 80), m.Kind)
+	}
 	return m, nil
+}
+
+// hasPayload reports whether the field Kind calls for is set, so a reader
+// never meets a nil payload.
+func (m Message) hasPayload() bool {
+	switch m.Kind {
+	case KindHello:
+		return m.Hello != nil
+	case KindSkip:
+		return m.Skip != nil
+	case KindPhaseStart, KindPhaseEnd:
+		return m.Phase != nil
+	case KindStepStart:
+		return m.Step != nil
+	case KindStepEnd:
+		return m.Result != nil
+	case KindArtifact:
+		return m.Artifact != nil
+	case KindDone:
+		return m.Done != nil
+	case KindLog, KindError:
+		return true
+	}
+	return false
 }
 
 func truncate(s string, n int) string {

@@ -19,11 +19,10 @@ import (
 
 // Exit codes (the contract scripts and CI depend on).
 const (
-	exitOK      = 0
-	exitFailed  = 1
-	exitBadUse  = 2
-	exitInfra   = 3
-	exitUnknown = 3
+	exitOK     = 0
+	exitFailed = 1
+	exitBadUse = 2
+	exitInfra  = 3
 )
 
 // exitError carries an exit code out of a command.

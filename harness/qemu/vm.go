@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -215,9 +214,6 @@ func (v *VM) Kill() {
 		_ = v.cmd.Process.Signal(syscall.SIGKILL)
 	}
 }
-
-// ErrNoQEMU is returned when the QEMU binary is missing.
-var ErrNoQEMU = errors.New("qemu not found")
 
 type lockedWriter struct {
 	mu sync.Mutex

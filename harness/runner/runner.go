@@ -379,7 +379,7 @@ func (r *scenarioRun) handle(m protocol.Message) {
 	case protocol.KindSkip:
 		r.skipped = true
 		reason := m.Skip.Reason
-		if contains(r.s.Requires.LSM, "tsem") && !contains(r.hello.LSMs, "tsem") {
+		if contains(r.s.Requires.LSM, "tsem") && (r.hello == nil || !contains(r.hello.LSMs, "tsem")) {
 			reason += "; build a TSEM kernel (see README: TSEM kernels) and pass it with --kernel, or set TSEMLAB_TSEM_KERNEL for the tests"
 		}
 		r.res.Status, r.res.Reason = result.Skip, reason

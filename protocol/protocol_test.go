@@ -1,0 +1,58 @@
+package protocol
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestEncodeDecode_RoundTrip(t *testing.T) {
+	msgs := []Message{
+		{Kind: KindHello, Uptime: Duration(1500 * time.Millisecond), Hello: &Hello{ProtocolVersion: Version, KernelRelease: "6.12.117", LSMs: []string{"capability", "tsem"}, TSEM: true}},
+		{Kind: KindStepEnd, Result: &StepEnd{Phase: "enforce", Index: 2, Run: "grep x", ExitCode: 254, Stderr: "bash: fork: Operation not permitted\n", Outcome: OutcomeDeny, Evidence: []string{"stderr: bash: fork: Operation not permitted"}, Duration: Duration(time.Second)}},
+		{Kind: KindArtifact, Artifact: &Artifact{Phase: "learn", Name: "grep.model", Kind: ArtifactModel, Content: "state 00\nseal\nend\n"}},
+		{Kind: KindLog, Log: "hello"},
+		{Kind: KindDone, Done: &Done{Tainted: 512}},
+	}
+	for _, m := range msgs {
+		line, err := Encode(m)
+		require.NoError(t, err)
+		assert.Equal(t, byte('\n'), line[len(line)-1], "one message per line")
+		got, err := Decode(line[:len(line)-1])
+		require.NoError(t, err)
+		assert.Equal(t, m, got)
+	}
+}
+
+func TestDecode_RejectsGarbage(t *testing.T) {
+	for _, in := range []string{`{`, `{}`, `{"kind":"step_end"}`, `{"kind":"hello","hello":null}`, `{"kind":"nosuch"}`, `{"kind":"done","uptime":"fast","done":{}}`} {
+		_, err := Decode([]byte(in))
+		assert.Error(t, err, in)
+	}
+}
+
+func TestRequiresUnmet_NamesWhatIsMissing(t *testing.T) {
+	h := Hello{KernelRelease: "6.1.0", LSMs: []string{"lockdown", "capability"}, Features: []string{"seccomp"}}
+	assert.Equal(t, "", Requires{}.Unmet(h))
+	assert.Equal(t, "", Requires{Features: []string{"seccomp"}}.Unmet(h))
+	assert.Equal(t, "kernel 6.1.0 lacks the tsem security module (active LSMs: lockdown,capability)", Requires{LSM: []string{"tsem"}}.Unmet(h))
+	assert.Equal(t, "kernel 6.1.0 lacks user_namespaces (has: seccomp)", Requires{Features: []string{"user_namespaces"}}.Unmet(h))
+	assert.Contains(t, Requires{LSM: []string{"tsem"}}.Unmet(Hello{KernelRelease: "x"}), "active LSMs: none")
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"kind":"hello","hello":{"protocol_version":1}}`))
+	f.Add([]byte(`{"kind":"step_end","result":{"phase":"p","index":1,"duration":"1s"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := Decode(data)
+		if err != nil {
+			return
+		}
+		line, err := Encode(m)
+		require.NoError(t, err)
+		_, err = Decode(line)
+		require.NoError(t, err)
+	})
+}
