@@ -65,36 +65,41 @@ func (c Config) TimeoutScale() float64 {
 // scenario.
 func Run(ctx context.Context, c Config, scenarios []*scenario.Scenario) *result.Run {
 	run := &result.Run{Started: time.Now().UTC(), Dir: c.OutDir, Scenarios: make([]*result.Scenario, len(scenarios))}
-	jobs := max(c.Jobs, 1)
-	sem := make(chan struct{}, jobs)
-	var wg sync.WaitGroup
 	var mu sync.Mutex
-	for i, s := range scenarios {
+	record := func(i int, res *result.Scenario) {
+		mu.Lock()
+		defer mu.Unlock()
+		run.Scenarios[i] = res
+		run.Duration = result.Duration(time.Since(run.Started))
+		writeRunJSON(c.OutDir, run)
+	}
+	// A pool of c.Jobs workers takes the scenarios in file order.
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < max(c.Jobs, 1); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
+			for i := range next {
+				record(i, runScenario(ctx, c, scenarios[i]))
 			}
-			var res *result.Scenario
-			if ctx.Err() != nil {
-				res = &result.Scenario{Name: s.Name, File: s.File, Description: s.Description, Status: result.Error, Reason: "interrupted before it started"}
-			} else {
-				res = runScenario(ctx, c, s)
-				<-sem
-			}
-			mu.Lock()
-			run.Scenarios[i] = res
-			run.Duration = result.Duration(time.Since(run.Started))
-			writeRunJSON(c.OutDir, run)
-			mu.Unlock()
 		}()
-		if jobs == 1 {
-			wg.Wait()
+	}
+feed:
+	for i := range scenarios {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
 		}
 	}
+	close(next)
 	wg.Wait()
+	for i, s := range scenarios {
+		if run.Scenarios[i] == nil {
+			record(i, &result.Scenario{Name: s.Name, File: s.File, Description: s.Description, Status: result.Error, Reason: "interrupted before it started"})
+		}
+	}
 	run.Duration = result.Duration(time.Since(run.Started))
 	writeRunJSON(c.OutDir, run)
 	return run
