@@ -50,12 +50,27 @@ func Main(args []string) int {
 	}
 	log.SetPrefix("tsemlab-guest: ")
 	log.SetFlags(0)
+	// The orchestrator ends by restarting the machine it runs on: never do
+	// that anywhere but in a tsemlab guest.
+	if err := inGuest(protocol.PlanPath); err != nil {
+		log.Print(err)
+		return 2
+	}
 	err := run(context.Background())
 	if err != nil {
 		log.Printf("%v", err)
 	}
 	end()
 	return 1
+}
+
+// inGuest returns an error unless this is a tsemlab guest (the plan the host
+// appended to the initramfs is there).
+func inGuest(plan string) error {
+	if _, err := os.Stat(plan); err != nil {
+		return fmt.Errorf("no %s: this program runs inside tsemlab's test VM, not on a host", plan)
+	}
+	return nil
 }
 
 func run(ctx context.Context) (err error) {

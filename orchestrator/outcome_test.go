@@ -1,9 +1,12 @@
 package orchestrator
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/tsemlab/tsemlab/protocol"
 )
@@ -71,4 +74,14 @@ func TestDenialLine_FirstRefusalLine(t *testing.T) {
 			assert.Equal(t, tt.want, denialLine(tt.text))
 		})
 	}
+}
+
+func TestInGuest_OnlyWithAPlan(t *testing.T) {
+	dir := t.TempDir()
+	plan := filepath.Join(dir, "plan.json")
+	err := inGuest(plan)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not on a host")
+	require.NoError(t, os.WriteFile(plan, []byte("{}"), 0o644))
+	assert.NoError(t, inGuest(plan))
 }
