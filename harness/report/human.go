@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 
@@ -59,12 +60,40 @@ func writeHumanScenario(b *strings.Builder, sc *result.Scenario, o HumanOptions)
 		b.WriteString("  " + itemLine(it, o.Color, "") + "\n")
 		writeDetails(b, it, "      ", o.Verbose)
 	}
+	if o.Verbose {
+		writeUntrusted(b, sc)
+	}
 	for _, ex := range excerpts(sc, o.Verbose) {
 		last, total := tail(ex.text, excerptLines)
 		b.WriteString("  " + tailLabel(ex.label, len(last), total) + ":\n")
 		for _, l := range last {
 			b.WriteString("      " + l + "\n")
 		}
+	}
+}
+
+// writeUntrusted lists, per TSEM phase, what the kernel logged for tasks
+// it had marked untrusted, most frequent first.
+func writeUntrusted(b *strings.Builder, sc *result.Scenario) {
+	for _, p := range sc.Phases {
+		if len(p.Untrusted) == 0 {
+			continue
+		}
+		keys := make([]string, 0, len(p.Untrusted))
+		for k := range p.Untrusted {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			if p.Untrusted[keys[i]] != p.Untrusted[keys[j]] {
+				return p.Untrusted[keys[i]] > p.Untrusted[keys[j]]
+			}
+			return keys[i] < keys[j]
+		})
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s x%d", k, p.Untrusted[k])
+		}
+		fmt.Fprintf(b, "  %s: kernel logged untrusted events (namespace %s): %s\n", oneLine(p.Name), p.NamespaceID, strings.Join(parts, ", "))
 	}
 }
 

@@ -121,6 +121,11 @@ type Phase struct {
 	Steps       []*Step `json:"steps"`
 	// Checks are phase-level expectations (forensics_contains ...).
 	Checks []Check `json:"checks,omitempty"`
+	// Untrusted counts what the kernel logged as "Untrusted event" for the
+	// phase's namespace, by process and hook ("bash task_alloc": 2): the
+	// actions of tasks TSEM had already marked untrusted, which forensics
+	// do not record.
+	Untrusted map[string]int `json:"untrusted,omitempty"`
 }
 
 // Step is the result of one step.

@@ -190,6 +190,7 @@ func attempt(ctx context.Context, c Config, s *scenario.Scenario) *scenarioRun {
 	r.execute(ctx)
 	r.res.Duration = result.Duration(time.Since(start))
 	r.finish()
+	r.untrusted()
 	return r
 }
 
@@ -519,6 +520,22 @@ func (r *scenarioRun) finish() {
 				r.res.Reason = fmt.Sprintf("phase %s: %s", p.Name, p.Error)
 				break
 			}
+		}
+	}
+}
+
+// untrusted attributes the console's "Untrusted event" lines to phases by
+// namespace id.
+func (r *scenarioRun) untrusted() {
+	f, err := os.Open(filepath.Join(r.dir, "console.log"))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	byNS := UntrustedEvents(f)
+	for _, p := range r.res.Phases {
+		if p.NamespaceID != "" {
+			p.Untrusted = byNS[p.NamespaceID]
 		}
 	}
 }
