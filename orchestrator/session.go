@@ -208,12 +208,7 @@ func (s *shellSession) ended(start time.Time) ran {
 	case <-time.After(time.Second):
 		_ = s.stdin.Close()
 	}
-	select {
-	case <-s.waited:
-	case <-time.After(5 * time.Second):
-		_ = unix.Kill(-s.cmd.Process.Pid, unix.SIGKILL)
-		<-s.waited
-	}
+	s.waitOrKill(5 * time.Second)
 	r := ran{ended: true, dur: time.Since(start)}
 	r.exit, r.signal = status(s.state)
 	r.stdout, r.stderr = s.out.rest(), s.errs.rest()
@@ -223,13 +218,19 @@ func (s *shellSession) ended(start time.Time) ran {
 func (s *shellSession) close() error {
 	_, _ = io.WriteString(s.stdin, "exit\n")
 	_ = s.stdin.Close()
+	s.waitOrKill(5 * time.Second)
+	return nil
+}
+
+// waitOrKill waits for the shell to exit, killing its process group if it
+// has not within grace.
+func (s *shellSession) waitOrKill(grace time.Duration) {
 	select {
 	case <-s.waited:
-	case <-time.After(5 * time.Second):
+	case <-time.After(grace):
 		_ = unix.Kill(-s.cmd.Process.Pid, unix.SIGKILL)
 		<-s.waited
 	}
-	return nil
 }
 
 // tracePrefix is PS4 in shell sessions: what set -x prints before a traced
