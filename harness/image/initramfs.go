@@ -24,6 +24,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/u-root/gobusybox/src/pkg/golang"
 	"github.com/u-root/mkuimage/cpio"
@@ -116,7 +117,8 @@ func (b Builder) Base(ctx context.Context, spec Spec) (*Image, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	b.Log.Info("building u-root initramfs (first use or inputs changed)", "key", key[:16])
+	b.Log.Info("building u-root initramfs (first use or inputs changed; about two minutes)", "key", key[:16])
+	started := time.Now()
 	tmp, err := os.MkdirTemp(dir, ".build-")
 	if err != nil {
 		return nil, err
@@ -139,6 +141,7 @@ func (b Builder) Base(ctx context.Context, spec Spec) (*Image, error) {
 		return nil, err
 	}
 	prune(dir, keepImages, b.Log)
+	b.Log.Info("built u-root initramfs", "path", out, "took", time.Since(started).Round(time.Second))
 	return &img, nil
 }
 

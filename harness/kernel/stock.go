@@ -55,10 +55,12 @@ func (s Stock) Get(ctx context.Context) (*Kernel, error) {
 	if k, err := cached(dir); err == nil {
 		return k, nil
 	}
-	s.Log.Info("fetching stock kernel", "package", pkg, "version", version)
+	s.Log.Info("fetching stock kernel with apt-get download (first use)", "package", pkg, "version", version)
+	started := time.Now()
 	if err := download(ctx, root, dir, pkg); err != nil {
 		return nil, err
 	}
+	s.Log.Info("fetched stock kernel", "dir", dir, "took", time.Since(started).Round(100*time.Millisecond))
 	return cached(dir)
 }
 
