@@ -41,7 +41,7 @@ func BenchmarkBootToFirstStep(b *testing.B) {
 	var first, uptime float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		run := Run(context.Background(), Config{Kernel: l.Kernel, Image: l.Image, Accel: l.Accel, QEMU: l.QEMU, OutDir: b.TempDir(), Log: discard()}, all)
+		run := Run(context.Background(), labConfig(l, b.TempDir()), all)
 		sc := run.Scenarios[0]
 		require.Equal(b, result.Pass, sc.Status, sc.Reason)
 		first += sc.FirstStep.Seconds()
@@ -88,7 +88,7 @@ func BenchmarkSuite(b *testing.B) {
 	require.NoError(b, err)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		run := Run(context.Background(), Config{Kernel: l.Kernel, Image: l.Image, Accel: l.Accel, QEMU: l.QEMU, OutDir: b.TempDir(), Log: discard()}, all)
+		run := Run(context.Background(), labConfig(l, b.TempDir()), all)
 		for _, sc := range run.Scenarios {
 			require.Contains(b, []result.Status{result.Pass, result.Skip}, sc.Status, "%s: %s", sc.Name, sc.Reason)
 		}

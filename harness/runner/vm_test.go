@@ -58,11 +58,15 @@ func runScenarios(t *testing.T, l *lab.Lab, files ...string) *result.Run {
 	t.Helper()
 	all, err := scenario.LoadAll(files)
 	require.NoError(t, err)
-	out := t.TempDir()
-	return Run(context.Background(), Config{
+	return Run(context.Background(), labConfig(l, t.TempDir()), all)
+}
+
+// labConfig is the runner configuration for a prepared lab, writing to out.
+func labConfig(l *lab.Lab, out string) Config {
+	return Config{
 		Kernel: l.Kernel, Image: l.Image, Accel: l.Accel, QEMU: l.QEMU, QEMUVersion: l.QEMUVersion,
-		OutDir: out, Log: testLog(t),
-	}, all)
+		OutDir: out, Log: discard(),
+	}
 }
 
 func scenarioFile(t *testing.T, name, yaml string) string {
@@ -150,10 +154,9 @@ phases:
 `)
 	all, err := scenario.LoadAll([]string{f})
 	require.NoError(t, err)
-	run := Run(context.Background(), Config{
-		Kernel: l.Kernel, Image: l.Image, Accel: l.Accel, QEMU: l.QEMU, QEMUVersion: l.QEMUVersion,
-		OutDir: t.TempDir(), Log: testLog(t), Timeout: 15 * time.Second,
-	}, all)
+	c := labConfig(l, t.TempDir())
+	c.Timeout = 15 * time.Second
+	run := Run(context.Background(), c, all)
 	sc := run.Scenarios[0]
 	require.Equal(t, result.Timeout, sc.Status, sc.Reason)
 	assert.Contains(t, sc.Reason, "step p/2 (sleep 600) was running")
