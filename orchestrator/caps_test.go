@@ -163,8 +163,6 @@ func TestCapexec_DroppedChownRefusesChown(t *testing.T) {
 	require.NoError(t, r.err)
 	assert.Equal(t, 1, r.exit)
 	assert.Contains(t, r.stderr, "Operation not permitted")
-	outcome, _ := Classify(Observation{ExitCode: r.exit, Signal: r.signal, Stdout: r.stdout, Stderr: r.stderr})
-	assert.Equal(t, protocol.OutcomeDeny, outcome)
 
 	r = s.run(context.Background(), protocol.Step{Index: 2, Run: "chown 65534 " + f}, stepLimit)
 	assert.Equal(t, 0, r.exit, "the next step without caps changes keeps CAP_CHOWN: %s", r.stderr)

@@ -31,9 +31,6 @@ func init() {
 	runtime.LockOSThread()
 }
 
-// capMACAdmin is CAP_MAC_ADMIN, the capability that controls TSEM.
-const capMACAdmin = 33
-
 // leaderJob is what the orchestrator hands a namespace leader.
 type leaderJob struct {
 	Phase       protocol.Phase    `json:"phase"`
@@ -126,8 +123,8 @@ func (o *orchestrator) tsemPhase(ctx context.Context, ph protocol.Phase) error {
 // After seal, every action of the leader is an event that must already be
 // in the model, so the leader opens everything it needs before sealing and
 // afterwards only forks the steps, reads and writes those descriptors (the
-// model0 files are re-read with lseek and read), exactly as it did while
-// learning.
+// model0 files and the kernel log are re-read with lseek and read), exactly
+// as it did while learning.
 func Leader(args []string) error {
 	if len(args) != 1 {
 		return errors.New("usage: leader JOB.json")
@@ -141,99 +138,148 @@ func Leader(args []string) error {
 		return fmt.Errorf("decode job: %w", err)
 	}
 	out := &lineSender{f: os.NewFile(3, "results")}
+	// Opened before the namespace exists, read only afterwards.
+	klog := openKmsg("/dev/kmsg")
+	ns, err := createNamespace(job)
+	if err != nil {
+		return err
+	}
+	defer ns.close()
+	if err := ns.sealIfLoaded(); err != nil {
+		return err
+	}
+	// --- sealed (enforce and seal phases): only forks, reads and writes from here on.
+	facts, err := ns.facts()
+	if err != nil {
+		return err
+	}
+	o := &orchestrator{out: out, plan: protocol.Plan{StepTimeout: job.StepTimeout}, self: job.Self, kernelLog: klog}
+	stepErr := o.steps(context.Background(), job.Phase, facts)
+	return ns.report(out, stepErr)
+}
+
+// namespace is a namespace leader's TSEM namespace and the descriptors it
+// opened before sealing.
+type namespace struct {
+	phase      protocol.Phase
+	ctl        *tsem.Control
+	m0         *tsem.Model0
+	id         uint64
+	aggregate  string
+	pseudonyms []string
+	// loaded is the model an enforce or seal phase starts from.
+	loaded    *model.Model
+	enforcing bool
+}
+
+// createNamespace moves the calling thread into a new TSEM namespace, adds
+// the phase's pseudonyms, opens every model0 file and drops CAP_MAC_ADMIN
+// from the bounding set so that the steps cannot change the model.
+func createNamespace(job leaderJob) (ns *namespace, err error) {
 	ph, t := job.Phase, job.Phase.TSEM
 	fs := tsem.FS{Root: securityfs}
 	if _, err := tsem.Detect(securityfs); err != nil {
-		return err
+		return nil, err
 	}
-	ctl, err := fs.OpenControl()
-	if err != nil {
-		return err
-	}
-	defer ctl.Close()
-	var loaded *model.Model
+	ns = &namespace{phase: ph, enforcing: t.Model == protocol.ModelEnforce}
 	if job.Model != "" {
-		if loaded, err = model.Parse(strings.NewReader(job.Model)); err != nil {
-			return fmt.Errorf("model %s: %w", t.Load, err)
+		if ns.loaded, err = model.Parse(strings.NewReader(job.Model)); err != nil {
+			return nil, fmt.Errorf("model %s: %w", t.Load, err)
 		}
 	}
-	if err := ctl.Internal(tsem.NamespaceOptions{Digest: t.Digest, Cache: t.Cache, NSRef: t.NSRef}); err != nil {
-		return err
+	if ns.ctl, err = fs.OpenControl(); err != nil {
+		return nil, err
 	}
-	id, err := fs.ID()
-	if err != nil {
-		return err
+	defer func() {
+		if err != nil {
+			ns.close()
+		}
+	}()
+	if err := ns.ctl.Internal(tsem.NamespaceOptions{Digest: t.Digest, Cache: t.Cache, NSRef: t.NSRef}); err != nil {
+		return ns, err
 	}
-	var pseudonyms []string
+	if ns.id, err = fs.ID(); err != nil {
+		return ns, err
+	}
 	for _, p := range t.Pseudonyms {
 		v := model.Pseudonym(p)
-		if err := ctl.Pseudonym(v); err != nil {
-			return fmt.Errorf("pseudonym %s: %w", p, err)
+		if err := ns.ctl.Pseudonym(v); err != nil {
+			return ns, fmt.Errorf("pseudonym %s: %w", p, err)
 		}
-		pseudonyms = append(pseudonyms, v)
+		ns.pseudonyms = append(ns.pseudonyms, v)
 	}
-	aggregate, err := fs.Aggregate()
-	if err != nil {
+	if ns.aggregate, err = fs.Aggregate(); err != nil {
+		return ns, err
+	}
+	if ns.m0, err = fs.OpenModel0(); err != nil {
+		return ns, err
+	}
+	// The bounding set is per thread, and the steps are forked from this
+	// one: they lose CAP_MAC_ADMIN at exec.
+	if err := unix.Prctl(unix.PR_CAPBSET_DROP, unix.CAP_MAC_ADMIN, 0, 0, 0); err != nil {
+		return ns, fmt.Errorf("drop CAP_MAC_ADMIN from the bounding set: %w", err)
+	}
+	return ns, nil
+}
+
+// sealIfLoaded loads the phase's model (enforcing it in an enforce phase)
+// and seals the namespace; a learn phase has no model and stays open.
+func (ns *namespace) sealIfLoaded() error {
+	if ns.loaded == nil {
+		return nil
+	}
+	// enforce must precede seal: the kernel refuses it afterwards.
+	if err := ns.ctl.LoadModel(ns.loaded, ns.enforcing); err != nil {
 		return err
 	}
-	m0, err := fs.OpenModel0()
+	if ns.loaded.Seal {
+		return nil
+	}
+	return ns.ctl.Seal()
+}
+
+// facts returns the function that adds TSEM's record of each step to the
+// step's end report: the forensic events that appeared since the previous
+// call, read again from the descriptor opened before sealing.
+func (ns *namespace) facts() (tsemFacts, error) {
+	seen, err := ns.m0.Forensics()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer m0.Close()
-	// The steps must not be able to change the model: they lose
-	// CAP_MAC_ADMIN at exec (the bounding set is per thread, and they are
-	// forked from this one).
-	if err := unix.Prctl(unix.PR_CAPBSET_DROP, capMACAdmin, 0, 0, 0); err != nil {
-		return fmt.Errorf("drop CAP_MAC_ADMIN from the bounding set: %w", err)
-	}
-	enforcing := t.Model == protocol.ModelEnforce
-	if loaded != nil {
-		// enforce must precede seal: the kernel refuses it afterwards.
-		if err := ctl.LoadModel(loaded, enforcing); err != nil {
-			return err
-		}
-		if !loaded.Seal {
-			if err := ctl.Seal(); err != nil {
-				return err
-			}
-		}
-	}
-	// --- sealed (enforce and seal phases): only forks, reads and writes from here on.
-	seen, err := m0.Forensics()
-	if err != nil {
-		return err
-	}
-	evidence := func() ([]string, bool) {
-		now, err := m0.Forensics()
+	id := fmt.Sprint(ns.id)
+	return func(end *protocol.StepEnd) {
+		end.NamespaceID, end.Enforcing = id, ns.enforcing
+		now, err := ns.m0.Forensics()
 		if err != nil || len(now) <= len(seen) {
-			return nil, enforcing
+			return
 		}
-		var out []string
 		for _, rec := range now[len(seen):] {
-			out = append(out, summarize(rec))
+			end.Forensics = append(end.Forensics, summarize(rec))
 		}
 		seen = now
-		return out, enforcing
-	}
-	o := &orchestrator{out: out, plan: protocol.Plan{StepTimeout: job.StepTimeout}, self: job.Self}
-	stepErr := o.steps(context.Background(), ph, evidence)
-	snap, snapErr := m0.Snapshot()
-	info := protocol.PhaseInfo{Name: ph.Name, NamespaceID: fmt.Sprint(id), Forensics: len(snap.Forensics)}
+	}, nil
+}
+
+// report sends the namespace's model files, the exported or backpropagated
+// model, and the phase's end.
+func (ns *namespace) report(out sender, stepErr error) error {
+	ph, t := ns.phase, ns.phase.TSEM
+	snap, snapErr := ns.m0.Snapshot()
+	info := protocol.PhaseInfo{Name: ph.Name, NamespaceID: fmt.Sprint(ns.id), Forensics: len(snap.Forensics)}
 	for _, name := range tsem.Model0Files {
 		if raw, ok := snap.Raw[name]; ok {
-			_ = out.send(artifact(ph.Name, ph.Name+"."+name, name, string(raw)))
+			_ = out.send(artifact(ph.Name, ph.Name+"."+name, protocol.ArtifactKind(name), string(raw)))
 		}
 	}
-	_ = out.send(artifact(ph.Name, ph.Name+".aggregate", protocol.ArtifactAggregate, aggregate+"\n"))
-	_ = out.send(artifact(ph.Name, ph.Name+".id", protocol.ArtifactNamespaceID, fmt.Sprintln(id)))
+	_ = out.send(artifact(ph.Name, ph.Name+".aggregate", protocol.ArtifactAggregate, ns.aggregate+"\n"))
+	_ = out.send(artifact(ph.Name, ph.Name+".id", protocol.ArtifactNamespaceID, fmt.Sprintln(ns.id)))
 	switch {
 	case t.Model == protocol.ModelLearn && t.Export != "":
-		m := model.FromCoefficients(aggregate, snap.TrajectoryCoefficients, pseudonyms)
+		m := model.FromCoefficients(ns.aggregate, snap.TrajectoryCoefficients, ns.pseudonyms)
 		_ = out.send(artifact(ph.Name, t.Export, protocol.ArtifactModel, m.String()))
-	case t.Backprop && loaded != nil:
-		n := model.Backprop(loaded, snap.ForensicsCoefficients)
-		_ = out.send(artifact(ph.Name, ph.Name+".backprop.model", protocol.ArtifactModel, loaded.String()))
+	case t.Backprop && ns.loaded != nil:
+		n := model.Backprop(ns.loaded, snap.ForensicsCoefficients)
+		_ = out.send(artifact(ph.Name, ph.Name+".backprop.model", protocol.ArtifactModel, ns.loaded.String()))
 		_ = out.send(protocol.Message{Kind: protocol.KindLog, Log: fmt.Sprintf("phase %s: %d forensic coefficient(s) added to the model", ph.Name, n)})
 	}
 	if err := errors.Join(stepErr, snapErr); err != nil {
@@ -242,7 +288,16 @@ func Leader(args []string) error {
 	return out.send(protocol.Message{Kind: protocol.KindPhaseEnd, Phase: &info})
 }
 
-func artifact(phase, name, kind, content string) protocol.Message {
+func (ns *namespace) close() {
+	if ns.m0 != nil {
+		ns.m0.Close()
+	}
+	if ns.ctl != nil {
+		ns.ctl.Close()
+	}
+}
+
+func artifact(phase, name string, kind protocol.ArtifactKind, content string) protocol.Message {
 	return protocol.Message{Kind: protocol.KindArtifact, Artifact: &protocol.Artifact{Phase: phase, Name: name, Kind: kind, Content: content}}
 }
 

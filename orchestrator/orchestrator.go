@@ -26,10 +26,7 @@ import (
 )
 
 // securityfs is where the kernel's security modules publish their files.
-const securityfs = "/sys/kernel/security"
-
-// modulesList is where the image lists the kernel modules to load, in order.
-const modulesList = "/tsemlab/modules.txt"
+const securityfs = protocol.SecurityFS
 
 // Main runs the orchestrator and ends the VM; it returns only for the
 // helper modes (capexec), with the process exit code.
@@ -87,7 +84,7 @@ func run(ctx context.Context) (err error) {
 			_ = p.send(protocol.Message{Kind: protocol.KindError, Error: err.Error()})
 		}
 	}()
-	o := &orchestrator{out: p, exports: map[string]string{}}
+	o := &orchestrator{out: p, exports: map[string]string{}, kernelLog: openKmsg("/dev/kmsg")}
 	if err := o.main(ctx); err != nil {
 		_ = p.send(protocol.Message{Kind: protocol.KindError, Error: err.Error()})
 		return err
@@ -107,24 +104,16 @@ type orchestrator struct {
 	self string
 	// exports holds the models learn phases exported, by name.
 	exports map[string]string
+	// kernelLog is read around each step for the kernel's refusal lines.
+	kernelLog *kmsg
 }
 
 func (o *orchestrator) main(ctx context.Context) error {
-	data, err := os.ReadFile(protocol.PlanPath)
-	if err != nil {
-		return fmt.Errorf("read plan: %w", err)
-	}
-	if err := json.Unmarshal(data, &o.plan); err != nil {
-		return fmt.Errorf("decode plan %s: %w", protocol.PlanPath, err)
-	}
-	if o.plan.Version != protocol.Version {
-		return fmt.Errorf("plan version %d, this orchestrator speaks %d: rebuild the image", o.plan.Version, protocol.Version)
-	}
-	if o.self, err = os.Executable(); err != nil {
+	if err := o.readPlan(); err != nil {
 		return err
 	}
 	mountSecurityfs()
-	loaded, modErr := loadModules(modulesList)
+	loaded, modErr := loadModules(protocol.ModulesList)
 	hello := describe()
 	hello.Modules = loaded
 	if err := o.out.send(protocol.Message{Kind: protocol.KindHello, Hello: &hello}); err != nil {
@@ -136,14 +125,14 @@ func (o *orchestrator) main(ctx context.Context) error {
 	if o.plan.Probe {
 		return o.done()
 	}
-	if reason := o.plan.Requires.Unmet(hello); reason != "" {
-		if err := o.out.send(protocol.Message{Kind: protocol.KindSkip, Skip: &protocol.Skip{Reason: reason}}); err != nil {
-			return err
-		}
-		return o.done()
+	reason, err := o.plan.Requires.Unmet(hello)
+	if err != nil {
+		return err
 	}
-	if o.plan.Image != "" || o.plan.Mode == "container" {
-		reason := fmt.Sprintf("workload image %q (mode %s) is not supported by this tsemlab yet: container mode and images/ come with the container-mode work", o.plan.Image, o.plan.Mode)
+	if reason == "" && (o.plan.Image != "" || o.plan.Mode == protocol.ModeContainer) {
+		reason = fmt.Sprintf("workload image %q (mode %s) is not supported by this tsemlab yet: container mode and images/ come with the container-mode work", o.plan.Image, o.plan.Mode)
+	}
+	if reason != "" {
 		if err := o.out.send(protocol.Message{Kind: protocol.KindSkip, Skip: &protocol.Skip{Reason: reason}}); err != nil {
 			return err
 		}
@@ -155,6 +144,22 @@ func (o *orchestrator) main(ctx context.Context) error {
 		}
 	}
 	return o.done()
+}
+
+// readPlan reads and checks the plan the host appended to the initramfs.
+func (o *orchestrator) readPlan() error {
+	data, err := os.ReadFile(protocol.PlanPath)
+	if err != nil {
+		return fmt.Errorf("read plan: %w", err)
+	}
+	if err := json.Unmarshal(data, &o.plan); err != nil {
+		return fmt.Errorf("decode plan %s: %w", protocol.PlanPath, err)
+	}
+	if o.plan.Version != protocol.Version {
+		return fmt.Errorf("plan version %d, this orchestrator speaks %d: rebuild the image", o.plan.Version, protocol.Version)
+	}
+	o.self, err = os.Executable()
+	return err
 }
 
 func (o *orchestrator) done() error {
@@ -201,60 +206,62 @@ func (o *orchestrator) setup(ctx context.Context, ph protocol.Phase) error {
 	return nil
 }
 
-// evidenceFunc returns the TSEM forensic events recorded since its last call
-// (nil outside a modeling namespace).
-type evidenceFunc func() (violations []string, enforcing bool)
+// tsemFacts adds what TSEM recorded during a step to its end report: the
+// namespace, whether it enforces, and the forensic events since the last
+// call. nil outside a modeling namespace.
+type tsemFacts func(*protocol.StepEnd)
 
 // steps runs a phase's steps in its session and reports each.
-func (o *orchestrator) steps(ctx context.Context, ph protocol.Phase, evidence evidenceFunc) error {
-	var s session
-	switch ph.Session {
-	case protocol.SessionShell:
-		sh, err := startShell(ph, o.self)
-		if err != nil {
-			return err
-		}
-		s = sh
-	default:
-		s = &execSession{phase: ph, self: o.self}
+func (o *orchestrator) steps(ctx context.Context, ph protocol.Phase, facts tsemFacts) error {
+	s, err := o.session(ph)
+	if err != nil {
+		return err
 	}
 	defer s.close()
-	ended := false
+	shellGone := false
 	for _, st := range ph.Steps {
 		if err := o.out.send(protocol.Message{Kind: protocol.KindStepStart, Step: &protocol.StepStart{Phase: ph.Name, Index: st.Index, Run: st.Run}}); err != nil {
 			return err
 		}
-		end := protocol.StepEnd{Phase: ph.Name, Index: st.Index, Run: st.Run}
-		if ended {
-			end.Outcome = protocol.OutcomeNotRun
-			end.Evidence = []string{"the session's shell had already exited"}
+		end := protocol.StepEnd{Phase: ph.Name, Index: st.Index, Run: st.Run, Session: ph.Session}
+		if shellGone {
+			end.NotRun = "the session's shell had already exited"
 		} else {
-			timeout := st.Timeout.Std()
-			if timeout == 0 {
-				timeout = o.plan.StepTimeout.Std()
-			}
-			r := s.run(ctx, st, timeout)
+			// What the kernel logged before the step is not the step's.
+			o.kernelLog.drain()
+			r := s.run(ctx, st, o.stepTimeout(st))
 			if r.err != nil {
 				return r.err
 			}
-			ended = r.ended
-			obs := Observation{ExitCode: r.exit, Signal: r.signal, Stdout: r.stdout, Stderr: r.stderr, TimedOut: r.timedOut}
-			if evidence != nil {
-				obs.Violations, obs.Enforcing = evidence()
-				end.Forensics = obs.Violations
-			}
+			shellGone = r.ended
 			end.ExitCode, end.Signal, end.Stdout, end.Stderr = r.exit, r.signal, r.stdout, r.stderr
-			end.Truncated, end.Duration = r.trunc, protocol.Duration(r.dur)
-			end.Outcome, end.Evidence = Classify(obs)
-			if r.ended && !r.timedOut {
-				end.Evidence = append(end.Evidence, "the shell exited")
+			end.Truncated, end.Duration, end.TimedOut = r.trunc, protocol.Duration(r.dur), r.timedOut
+			end.ShellExited = r.ended && !r.timedOut
+			if facts != nil {
+				facts(&end)
 			}
+			end.KernelLog, end.KernelLogDropped = refusals(o.kernelLog.drain(), end.NamespaceID, os.Getpid())
 		}
 		if err := o.out.send(protocol.Message{Kind: protocol.KindStepEnd, Result: &end}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// session starts the phase's session: one shell, or a process per step.
+func (o *orchestrator) session(ph protocol.Phase) (session, error) {
+	if ph.Session == protocol.SessionShell {
+		return startShell(ph, o.self)
+	}
+	return &execSession{phase: ph, self: o.self}, nil
+}
+
+func (o *orchestrator) stepTimeout(st protocol.Step) time.Duration {
+	if st.Timeout > 0 {
+		return st.Timeout.Std()
+	}
+	return o.plan.StepTimeout.Std()
 }
 
 // describe reports the kernel as the guest sees it.
@@ -271,6 +278,8 @@ func describe() protocol.Hello {
 				h.LSMs = append(h.LSMs, l)
 			}
 		}
+	} else {
+		h.LSMError = err.Error()
 	}
 	if st, err := os.Stat(filepath.Join(securityfs, "tsem")); err == nil && st.IsDir() {
 		h.TSEM = true

@@ -192,11 +192,10 @@ func (s *shellSession) run(ctx context.Context, step protocol.Step, timeout time
 	if err != nil {
 		code = -1
 	}
-	r := ran{exit: code, stdout: out, stderr: errText, dur: time.Since(start)}
-	if code > 128 && code < 128+65 {
-		r.signal = unix.SignalName(syscall.Signal(code - 128))
-	}
-	return r
+	// No signal from the status alone: `(exit 159)` also gives 159. Only
+	// the shell's own report of a killed job (on stderr) says a signal
+	// was delivered, and the host's judge reads that.
+	return ran{exit: code, stdout: out, stderr: errText, dur: time.Since(start)}
 }
 
 // ended reports the shell's own exit, once it has gone. A shell that lost

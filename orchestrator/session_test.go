@@ -113,12 +113,21 @@ func TestShellSession_StepPastItsTimeoutIsKilled(t *testing.T) {
 	assert.Equal(t, "SIGKILL", r.signal)
 }
 
-func TestShellSession_SignalledStepReportsTheSignal(t *testing.T) {
+func TestShellSession_SignalledJobIsLeftToTheShellsOwnReport(t *testing.T) {
 	s := startBash(t, bashPhase(t))
 	r := s.run(context.Background(), protocol.Step{Index: 1, Run: "sh -c 'kill -SEGV $$'"}, stepLimit)
 	assert.False(t, r.ended)
 	assert.Equal(t, 139, r.exit)
-	assert.Equal(t, "SIGSEGV", r.signal)
+	assert.Empty(t, r.signal, "the shell's status alone is not a wait status")
+	assert.Contains(t, r.stderr, "Segmentation fault", "bash reports the killed job itself")
+}
+
+func TestShellSession_ExitStatusAbove128IsNoSignal(t *testing.T) {
+	s := startBash(t, bashPhase(t))
+	r := s.run(context.Background(), protocol.Step{Index: 1, Run: "(exit 159)"}, stepLimit)
+	assert.Equal(t, 159, r.exit)
+	assert.Empty(t, r.signal)
+	assert.NotContains(t, r.stderr, "Bad system call")
 }
 
 func TestShellSession_CloseEndsTheShell(t *testing.T) {

@@ -10,12 +10,17 @@ package protocol
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
 // Version is bumped whenever a plan or message field changes meaning. The
 // guest refuses a plan of another version instead of guessing.
-const Version = 1
+//
+// Version 2: the guest reports facts only (StepEnd has no outcome; the host
+// judges), with the kernel log lines of each step.
+const Version = 2
 
 // PlanPath is where the plan lives inside the guest.
 const PlanPath = "/tsemlab/plan.json"
@@ -23,6 +28,18 @@ const PlanPath = "/tsemlab/plan.json"
 // ResultsPort is the guest device the orchestrator writes messages to; the
 // host attaches it to a socket of its own, separate from the console.
 const ResultsPort = "/dev/ttyS1"
+
+// SecurityFS is where the kernel's security modules publish their files
+// (the active LSM list, TSEM's control and model files).
+const SecurityFS = "/sys/kernel/security"
+
+// ModulesList is where the image lists the kernel modules the guest loads
+// before anything else, one path per line, in load order.
+const ModulesList = "/tsemlab/modules.txt"
+
+// MaxLine bounds one message on the results channel, artifacts included.
+// A longer line is a protocol error, never silently dropped.
+const MaxLine = 16 << 20
 
 // Duration is a time.Duration that encodes as a Go duration string ("90s").
 type Duration time.Duration
@@ -57,7 +74,7 @@ type Plan struct {
 	// accelerator probe and `tsemlab doctor` use it.
 	Probe    bool     `json:"probe,omitempty"`
 	Requires Requires `json:"requires"`
-	Mode     string   `json:"mode,omitempty"`
+	Mode     Mode     `json:"mode,omitempty"`
 	// Image names the workload root filesystem the steps run in; "" is
 	// the initramfs itself.
 	Image string `json:"image,omitempty"`
@@ -78,19 +95,34 @@ type Requires struct {
 	Features []string `json:"features,omitempty"`
 }
 
+// Mode says where a scenario's steps run.
+type Mode string
+
+// Modes.
+const (
+	// ModeProcess runs the steps as processes of the guest (chrooted into
+	// the image when there is one).
+	ModeProcess Mode = "process"
+	// ModeContainer runs the steps inside a container built from the image.
+	ModeContainer Mode = "container"
+)
+
 // Session says how a phase's steps reach a shell.
+type Session string
+
+// Sessions.
 const (
 	// SessionShell types every step into one long-lived shell's stdin.
-	SessionShell = "shell"
+	SessionShell Session = "shell"
 	// SessionExec runs each step as its own `sh -c`.
-	SessionExec = "exec"
+	SessionExec Session = "exec"
 )
 
 // Phase is one group of steps that share an environment (and, with TSEM, a
 // modeling namespace).
 type Phase struct {
-	Name    string `json:"name"`
-	Session string `json:"session"`
+	Name    string  `json:"name"`
+	Session Session `json:"session"`
 	// Shell is the argv of the session shell (SessionShell) or the prefix
 	// that runs one step (SessionExec, the step text is appended).
 	Shell []string `json:"shell"`
@@ -113,16 +145,24 @@ type Caps struct {
 	Add  []string `json:"add,omitempty"`
 }
 
+// ModelMode is what a TSEM phase does with its namespace's model.
+type ModelMode string
+
 // TSEM model modes of a phase.
 const (
-	ModelLearn   = "learn"
-	ModelEnforce = "enforce"
-	ModelSeal    = "seal"
+	// ModelLearn records every event into the model.
+	ModelLearn ModelMode = "learn"
+	// ModelEnforce loads a model, enforces and seals it: the first
+	// out-of-model event of a task is recorded, its later events refused.
+	ModelEnforce ModelMode = "enforce"
+	// ModelSeal loads and seals a model without enforcing it: out-of-model
+	// events are recorded only.
+	ModelSeal ModelMode = "seal"
 )
 
 // TSEM configures the modeling namespace a phase runs in.
 type TSEM struct {
-	Model string `json:"model"`
+	Model ModelMode `json:"model"`
 	// Export names the artifact the learned model is written to.
 	Export string `json:"export,omitempty"`
 	// Load names the model to load: a Files key or an earlier phase's export.
@@ -180,10 +220,13 @@ type Hello struct {
 	KernelRelease   string   `json:"kernel_release"`
 	KernelVersion   string   `json:"kernel_version"`
 	LSMs            []string `json:"lsms"`
-	TSEM            bool     `json:"tsem"`
-	Features        []string `json:"features"`
-	Tainted         uint64   `json:"tainted"`
-	Clocksource     string   `json:"clocksource,omitempty"`
+	// LSMError says why the active LSM list could not be read ("" when
+	// it was): then no LSM requirement can be judged.
+	LSMError    string   `json:"lsm_error,omitempty"`
+	TSEM        bool     `json:"tsem"`
+	Features    []string `json:"features"`
+	Tainted     uint64   `json:"tainted"`
+	Clocksource string   `json:"clocksource,omitempty"`
 	// Modules lists the kernel modules the orchestrator loaded.
 	Modules []string `json:"modules,omitempty"`
 }
@@ -212,64 +255,106 @@ type StepStart struct {
 	Run   string `json:"run"`
 }
 
-// Outcomes a step can be seen to have.
+// Outcome is what the kernel did to a step, as the host's judge decides it
+// from the facts in StepEnd.
+type Outcome string
+
+// Outcomes, each decided only by the evidence the judge names.
 const (
-	// OutcomeAllow: the step ran and exited 0 with no sign of refusal.
-	OutcomeAllow = "allow"
-	// OutcomeDeny: the kernel refused something (EPERM/EACCES text,
-	// SIGSYS, a TSEM violation recorded during the step).
-	OutcomeDeny = "deny"
-	// OutcomeError: the step exited non-zero with no sign of refusal.
-	OutcomeError = "error"
+	// OutcomeAllow: the step succeeded, nothing refused it, and it stayed
+	// in the model.
+	OutcomeAllow Outcome = "allow"
+	// OutcomeViolation: the step left the model (TSEM recorded a forensic
+	// event of it, or refused one of its later actions) and still
+	// succeeded. TSEM does not refuse a task's first out-of-model event,
+	// only its later ones, which a program may ignore.
+	OutcomeViolation Outcome = "violation"
+	// OutcomeDeny: a refusal reached the step: a failing exit with EPERM,
+	// EACCES or "Cannot fork" on stderr, a SIGSYS the kernel delivered, or
+	// the kernel's refusal lines for the step's processes with a failing
+	// exit.
+	OutcomeDeny Outcome = "deny"
+	// OutcomeError: the step failed with no evidence of a refusal.
+	OutcomeError Outcome = "error"
 	// OutcomeTimeout: the step did not finish within its limit.
-	OutcomeTimeout = "timeout"
-	// OutcomeNotRun: an earlier failure ended the session first.
-	OutcomeNotRun = "not_run"
+	OutcomeTimeout Outcome = "timeout"
+	// OutcomeNotRun: the step never ran (an earlier failure ended its
+	// session, or the guest never reported it).
+	OutcomeNotRun Outcome = "not_run"
 )
 
-// StepEnd is what the guest saw of a finished step.
+// Outcomes lists the outcomes a scenario may expect, in the order help
+// texts name them.
+var Outcomes = []Outcome{OutcomeAllow, OutcomeViolation, OutcomeDeny, OutcomeError, OutcomeTimeout}
+
+// StepEnd is what the guest saw of a finished step: facts only. The host's
+// judge turns them into an outcome.
 type StepEnd struct {
-	Phase    string `json:"phase"`
-	Index    int    `json:"index"`
-	Run      string `json:"run"`
-	ExitCode int    `json:"exit_code"`
-	Signal   string `json:"signal,omitempty"`
-	Stdout   string `json:"stdout"`
-	Stderr   string `json:"stderr"`
+	Phase string `json:"phase"`
+	Index int    `json:"index"`
+	Run   string `json:"run"`
+	// Session is how the step ran; it says how far Signal and ExitCode
+	// can be trusted (see Signal).
+	Session  Session `json:"session"`
+	ExitCode int     `json:"exit_code"`
+	// Signal is the signal that killed the step's process, from its wait
+	// status (exec sessions, or a shell session's own shell). An exit
+	// status above 128 alone never sets it: `(exit 159)` is not a signal.
+	Signal string `json:"signal,omitempty"`
+	Stdout string `json:"stdout"`
+	Stderr string `json:"stderr"`
 	// Truncated is set when stdout or stderr was cut to its bound (the
 	// tail is kept).
 	Truncated bool     `json:"truncated,omitempty"`
 	Duration  Duration `json:"duration"`
-	Outcome   string   `json:"outcome"`
-	// Evidence says why Outcome was chosen, one item per sign seen.
-	Evidence []string `json:"evidence,omitempty"`
+	// TimedOut is set when the step was killed at its time limit.
+	TimedOut bool `json:"timed_out,omitempty"`
+	// NotRun says why the step never ran ("" when it ran).
+	NotRun string `json:"not_run,omitempty"`
+	// ShellExited is set when a shell session's shell ended during the
+	// step, so no later step of the phase can run.
+	ShellExited bool `json:"shell_exited,omitempty"`
+	// NamespaceID is the TSEM namespace the step ran in ("" outside one).
+	NamespaceID string `json:"namespace_id,omitempty"`
+	// Enforcing is set when that namespace refuses out-of-model events;
+	// without it forensic events are recorded only.
+	Enforcing bool `json:"enforcing,omitempty"`
 	// Forensics are the TSEM forensic records that appeared during the
-	// step, as the kernel printed them.
+	// step, one summary line each.
 	Forensics []string `json:"forensics,omitempty"`
+	// KernelLog holds the kernel's refusal lines printed during the step
+	// for its namespace or confinement (TSEM "Untrusted event", AppArmor
+	// "DENIED", seccomp audit), as the kernel printed them.
+	KernelLog []string `json:"kernel_log,omitempty"`
+	// KernelLogDropped counts such lines left out past the bound.
+	KernelLogDropped int `json:"kernel_log_dropped,omitempty"`
 }
+
+// ArtifactKind says what an artifact holds.
+type ArtifactKind string
 
 // Artifact kinds.
 const (
-	ArtifactModel                 = "model"
-	ArtifactTrajectory            = "trajectory"
-	ArtifactTrajectoryCoefficient = "trajectory_coefficients"
-	ArtifactTrajectoryCounts      = "trajectory_counts"
-	ArtifactForensics             = "forensics"
-	ArtifactForensicsCoefficients = "forensics_coefficients"
-	ArtifactForensicsCounts       = "forensics_counts"
-	ArtifactState                 = "state"
-	ArtifactMeasurement           = "measurement"
-	ArtifactAggregate             = "aggregate"
-	ArtifactNamespaceID           = "id"
+	ArtifactModel                 ArtifactKind = "model"
+	ArtifactTrajectory            ArtifactKind = "trajectory"
+	ArtifactTrajectoryCoefficient ArtifactKind = "trajectory_coefficients"
+	ArtifactTrajectoryCounts      ArtifactKind = "trajectory_counts"
+	ArtifactForensics             ArtifactKind = "forensics"
+	ArtifactForensicsCoefficients ArtifactKind = "forensics_coefficients"
+	ArtifactForensicsCounts       ArtifactKind = "forensics_counts"
+	ArtifactState                 ArtifactKind = "state"
+	ArtifactMeasurement           ArtifactKind = "measurement"
+	ArtifactAggregate             ArtifactKind = "aggregate"
+	ArtifactNamespaceID           ArtifactKind = "id"
 )
 
 // Artifact is a named text the guest produced.
 type Artifact struct {
 	Phase string `json:"phase"`
 	// Name is the file name it is stored under on the host.
-	Name    string `json:"name"`
-	Kind    string `json:"kind"`
-	Content string `json:"content"`
+	Name    string       `json:"name"`
+	Kind    ArtifactKind `json:"kind"`
+	Content string       `json:"content"`
 }
 
 // Done ends a run.
@@ -332,37 +417,29 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// Unmet returns why h does not satisfy r, or "" when it does.
-func (r Requires) Unmet(h Hello) string {
+// Unmet returns why h does not satisfy r, or "" when it does. The error is
+// set when the kernel's answer is unknown (the LSM list could not be read
+// while r names an LSM): that is a failure to report, never a skip.
+func (r Requires) Unmet(h Hello) (string, error) {
+	if len(r.LSM) > 0 && h.LSMError != "" {
+		return "", fmt.Errorf("cannot tell whether kernel %s has the %s security module: %s", h.KernelRelease, strings.Join(r.LSM, ","), h.LSMError)
+	}
 	for _, want := range r.LSM {
-		if !contains(h.LSMs, want) {
-			return fmt.Sprintf("kernel %s lacks the %s security module (active LSMs: %s)", h.KernelRelease, want, joinOrNone(h.LSMs))
+		if !slices.Contains(h.LSMs, want) {
+			return fmt.Sprintf("kernel %s lacks the %s security module (active LSMs: %s)", h.KernelRelease, want, joinOrNone(h.LSMs)), nil
 		}
 	}
 	for _, want := range r.Features {
-		if !contains(h.Features, want) {
-			return fmt.Sprintf("kernel %s lacks %s (has: %s)", h.KernelRelease, want, joinOrNone(h.Features))
+		if !slices.Contains(h.Features, want) {
+			return fmt.Sprintf("kernel %s lacks %s (has: %s)", h.KernelRelease, want, joinOrNone(h.Features)), nil
 		}
 	}
-	return ""
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
+	return "", nil
 }
 
 func joinOrNone(list []string) string {
 	if len(list) == 0 {
 		return "none"
 	}
-	out := list[0]
-	for _, v := range list[1:] {
-		out += "," + v
-	}
-	return out
+	return strings.Join(list, ",")
 }

@@ -11,7 +11,7 @@ import (
 func TestEncodeDecode_RoundTrip(t *testing.T) {
 	msgs := []Message{
 		{Kind: KindHello, Uptime: Duration(1500 * time.Millisecond), Hello: &Hello{ProtocolVersion: Version, KernelRelease: "6.12.117", LSMs: []string{"capability", "tsem"}, TSEM: true}},
-		{Kind: KindStepEnd, Result: &StepEnd{Phase: "enforce", Index: 2, Run: "grep x", ExitCode: 254, Stderr: "bash: fork: Operation not permitted\n", Outcome: OutcomeDeny, Evidence: []string{"stderr: bash: fork: Operation not permitted"}, Duration: Duration(time.Second)}},
+		{Kind: KindStepEnd, Result: &StepEnd{Phase: "enforce", Index: 2, Run: "grep x", Session: SessionShell, ExitCode: 254, Stderr: "bash: fork: Operation not permitted\n", Duration: Duration(time.Second), NamespaceID: "2", Enforcing: true, KernelLog: []string{"Untrusted event task_alloc: model_ns=2, comm=bash, pid=69"}}},
 		{Kind: KindArtifact, Artifact: &Artifact{Phase: "learn", Name: "grep.model", Kind: ArtifactModel, Content: "state 00\nseal\nend\n"}},
 		{Kind: KindLog, Log: "hello"},
 		{Kind: KindDone, Done: &Done{Tainted: 512}},
@@ -35,11 +35,28 @@ func TestDecode_RejectsGarbage(t *testing.T) {
 
 func TestRequiresUnmet_NamesWhatIsMissing(t *testing.T) {
 	h := Hello{KernelRelease: "6.1.0", LSMs: []string{"lockdown", "capability"}, Features: []string{"seccomp"}}
-	assert.Equal(t, "", Requires{}.Unmet(h))
-	assert.Equal(t, "", Requires{Features: []string{"seccomp"}}.Unmet(h))
-	assert.Equal(t, "kernel 6.1.0 lacks the tsem security module (active LSMs: lockdown,capability)", Requires{LSM: []string{"tsem"}}.Unmet(h))
-	assert.Equal(t, "kernel 6.1.0 lacks user_namespaces (has: seccomp)", Requires{Features: []string{"user_namespaces"}}.Unmet(h))
-	assert.Contains(t, Requires{LSM: []string{"tsem"}}.Unmet(Hello{KernelRelease: "x"}), "active LSMs: none")
+	unmet := func(r Requires, h Hello) string {
+		t.Helper()
+		why, err := r.Unmet(h)
+		require.NoError(t, err)
+		return why
+	}
+	assert.Equal(t, "", unmet(Requires{}, h))
+	assert.Equal(t, "", unmet(Requires{Features: []string{"seccomp"}}, h))
+	assert.Equal(t, "kernel 6.1.0 lacks the tsem security module (active LSMs: lockdown,capability)", unmet(Requires{LSM: []string{"tsem"}}, h))
+	assert.Equal(t, "kernel 6.1.0 lacks user_namespaces (has: seccomp)", unmet(Requires{Features: []string{"user_namespaces"}}, h))
+	assert.Contains(t, unmet(Requires{LSM: []string{"tsem"}}, Hello{KernelRelease: "x"}), "active LSMs: none")
+}
+
+func TestRequiresUnmet_UnreadableLSMListIsAnErrorNotASkip(t *testing.T) {
+	h := Hello{KernelRelease: "6.1.0", LSMError: "open /sys/kernel/security/lsm: no such file or directory"}
+	why, err := Requires{LSM: []string{"tsem"}}.Unmet(h)
+	require.Error(t, err)
+	assert.Empty(t, why)
+	assert.Contains(t, err.Error(), "cannot tell whether kernel 6.1.0 has the tsem security module: open /sys/kernel/security/lsm")
+	why, err = Requires{Features: []string{"seccomp"}}.Unmet(h)
+	require.NoError(t, err, "a requirement that names no LSM does not need the list")
+	assert.Contains(t, why, "lacks seccomp")
 }
 
 func FuzzDecode(f *testing.F) {

@@ -14,15 +14,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tsemlab/tsemlab/harness/lab"
+	"github.com/tsemlab/tsemlab/harness/report"
 	"github.com/tsemlab/tsemlab/harness/scenario"
 )
 
-// Exit codes (the contract scripts and CI depend on).
+// Exit codes (the contract scripts and CI depend on), defined once in
+// package report.
 const (
-	exitOK     = 0
-	exitFailed = 1
-	exitBadUse = 2
-	exitInfra  = 3
+	exitOK     = report.ExitOK
+	exitBadUse = report.ExitBadInput
+	exitInfra  = report.ExitInfra
 )
 
 // exitError carries an exit code out of a command.

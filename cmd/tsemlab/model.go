@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tsemlab/tsemlab/harness/report"
 	"github.com/tsemlab/tsemlab/model"
 )
 
@@ -97,7 +98,7 @@ added as a state, after a "# N forensic updates" comment.`,
 			d := model.Diff(a, b)
 			fmt.Print(d.String())
 			if !d.Empty() {
-				return &exitError{code: exitFailed, err: errSilent}
+				return &exitError{code: report.ExitFailed, err: errSilent}
 			}
 			return nil
 		},

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tsemlab/tsemlab/harness/boot"
 	"github.com/tsemlab/tsemlab/harness/image"
 	"github.com/tsemlab/tsemlab/harness/kernel"
 	"github.com/tsemlab/tsemlab/harness/qemu"
@@ -43,11 +44,19 @@ type Lab struct {
 	QEMUVersion string
 }
 
-// ErrInfra marks failures of the environment (QEMU missing, kernel not
-// found, image build failed), which `tsemlab run` exits 3 for.
+// ErrInfra classifies failures of the environment (QEMU missing, kernel not
+// found, image build failed), which `tsemlab run` exits 3 for: test with
+// errors.Is. It adds nothing to the message.
 var ErrInfra = errors.New("infrastructure")
 
-func infra(err error) error { return fmt.Errorf("%w: %w", ErrInfra, err) }
+// infraError is an environment failure; its message is its cause's.
+type infraError struct{ err error }
+
+func (e *infraError) Error() string        { return e.err.Error() }
+func (e *infraError) Unwrap() error        { return e.err }
+func (e *infraError) Is(target error) bool { return target == ErrInfra }
+
+func infra(err error) error { return &infraError{err} }
 
 // CacheDir is $TSEMLAB_CACHE, else $XDG_CACHE_HOME/tsemlab, else
 // ~/.cache/tsemlab.
@@ -120,7 +129,10 @@ func Prepare(ctx context.Context, o Options) (*Lab, error) {
 	probe := qemu.Probe{
 		CacheFile:   filepath.Join(o.CacheDir, "accel.json"),
 		Fingerprint: fingerprint(l),
-		Boot:        func(ctx context.Context, a qemu.Accel) error { return l.TestBoot(ctx, a, o.Log) },
+		Boot: func(ctx context.Context, a qemu.Accel) error {
+			_, err := l.ProbeBoot(ctx, a, o.Log)
+			return err
+		},
 	}
 	l.Accel, err = probe.Choose(ctx, o.Accel)
 	if err != nil {
@@ -147,49 +159,28 @@ func fingerprint(l *Lab) string {
 	return strings.Join([]string{host, strings.TrimSpace(string(rel)), cpu, l.QEMUVersion, l.Kernel.SHA256[:16]}, "|")
 }
 
-// TestBoot boots the lab's kernel and image with a probe plan and returns
-// nil once the guest says hello: the accelerator probe, and `tsemlab doctor`.
-func (l *Lab) TestBoot(ctx context.Context, a qemu.Accel, log *slog.Logger) error {
-	_, err := l.Boot(ctx, a, log)
-	return err
-}
-
-// Boot is TestBoot that also returns the guest's hello and how long it took.
-func (l *Lab) Boot(ctx context.Context, a qemu.Accel, log *slog.Logger) (*BootReport, error) {
+// ProbeBoot boots the lab's kernel and image with a probe plan (the guest
+// says hello and powers off) and reports what it found: the accelerator
+// probe and `tsemlab doctor` use it.
+func (l *Lab) ProbeBoot(ctx context.Context, a qemu.Accel, log *slog.Logger) (*BootReport, error) {
 	tmp, err := os.MkdirTemp("", "tsemlab-probe-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	initrd := filepath.Join(tmp, "initrd.cpio")
-	if err := image.WithPlan(l.Image, protocol.Plan{Version: protocol.Version, Scenario: "probe", Probe: true}, initrd); err != nil {
-		return nil, err
-	}
-	cfg, err := qemu.New(qemu.WithBinary(l.QEMU), qemu.WithKernel(l.Kernel.Path, initrd), qemu.WithAppend(qemu.DefaultAppend...),
-		qemu.WithAccel(a), qemu.WithSockets(filepath.Join(tmp, "r.sock"), filepath.Join(tmp, "q.sock")))
+	g, err := boot.Start(ctx, boot.Spec{
+		QEMU: l.QEMU, Kernel: l.Kernel.Path, Image: l.Image, Accel: a, Dir: tmp, ConsoleLines: 30, Log: log,
+		Plan: protocol.Plan{Version: protocol.Version, Scenario: "probe", Probe: true},
+	})
 	if err != nil {
 		return nil, err
 	}
-	console := qemu.NewConsole(nil, 30)
-	start := time.Now()
-	vm, err := qemu.Start(ctx, cfg, console, log)
+	defer g.Stop(2 * time.Second)
+	m, err := g.Hello(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer vm.Stop(2 * time.Second)
-	for {
-		select {
-		case m, ok := <-vm.Messages():
-			if !ok {
-				return nil, fmt.Errorf("guest ended without a hello; QEMU: %s; console: %s", lastLine(vm.Stderr()), lastLine(console.Tail(3)))
-			}
-			if m.Kind == protocol.KindHello {
-				return &BootReport{Hello: *m.Hello, Wall: time.Since(start), Uptime: m.Uptime.Std(), KVM: vm.KVM}, nil
-			}
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%w (console: %s)", qemu.ErrNoHello, lastLine(console.Tail(3)))
-		}
-	}
+	return &BootReport{Hello: *m.Hello, Wall: time.Since(g.Started), Uptime: m.Uptime.Std(), KVM: g.VM.KVM}, nil
 }
 
 // BootReport is what a probe boot found.
@@ -198,15 +189,4 @@ type BootReport struct {
 	Wall   time.Duration
 	Uptime time.Duration
 	KVM    bool
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	if s == "" {
-		return "(nothing)"
-	}
-	return s
 }

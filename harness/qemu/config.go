@@ -44,8 +44,8 @@ type Config struct {
 // Option sets part of a Config; it fails on a value that cannot work.
 type Option func(*Config) error
 
-// New returns a Config with defaults, then the options applied in order.
-func New(opts ...Option) (*Config, error) {
+// NewConfig returns a Config with defaults, then the options applied in order.
+func NewConfig(opts ...Option) (*Config, error) {
 	c := &Config{Binary: "qemu-system-x86_64", MemoryMiB: 1024, CPUs: 1, Accel: TCG}
 	for _, o := range opts {
 		if err := o(c); err != nil {

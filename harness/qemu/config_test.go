@@ -45,7 +45,7 @@ func TestCmdline_PinsEveryFlag(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := New(append(append([]Option{}, base...), tt.opts...)...)
+			c, err := NewConfig(append(append([]Option{}, base...), tt.opts...)...)
 			require.NoError(t, err)
 			if tt.mutate != nil {
 				tt.mutate(c)
@@ -56,7 +56,7 @@ func TestCmdline_PinsEveryFlag(t *testing.T) {
 }
 
 func TestCmdline_IsPure(t *testing.T) {
-	c, err := New(WithKernel("/k", "/i"), WithSockets("/r", "/q"))
+	c, err := NewConfig(WithKernel("/k", "/i"), WithSockets("/r", "/q"))
 	require.NoError(t, err)
 	first := c.Cmdline()
 	first[0] = "changed by the caller"
@@ -65,7 +65,7 @@ func TestCmdline_IsPure(t *testing.T) {
 }
 
 func TestNew_Defaults(t *testing.T) {
-	c, err := New(WithKernel("/k", ""), WithSockets("/r", "/q"))
+	c, err := NewConfig(WithKernel("/k", ""), WithSockets("/r", "/q"))
 	require.NoError(t, err)
 	assert.Equal(t, &Config{Binary: "qemu-system-x86_64", Kernel: "/k", MemoryMiB: 1024, CPUs: 1, Accel: TCG, ResultsSocket: "/r", QMPSocket: "/q"}, c)
 }
@@ -86,7 +86,7 @@ func TestNew_RejectsConfigsThatCannotWork(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := New(tt.opts...)
+			c, err := NewConfig(tt.opts...)
 			require.Error(t, err)
 			assert.Nil(t, c)
 			assert.EqualError(t, err, tt.want)
@@ -95,7 +95,7 @@ func TestNew_RejectsConfigsThatCannotWork(t *testing.T) {
 }
 
 func TestOptions_AcceptBoundaryValues(t *testing.T) {
-	c, err := New(WithKernel("/k", ""), WithSockets("/r", "/q"), WithMemory(128), WithAccel(KVM), WithBinary(""))
+	c, err := NewConfig(WithKernel("/k", ""), WithSockets("/r", "/q"), WithMemory(128), WithAccel(KVM), WithBinary(""))
 	require.NoError(t, err)
 	assert.Equal(t, 128, c.MemoryMiB)
 	assert.Equal(t, KVM, c.Accel)

@@ -1,7 +1,6 @@
 package qemu
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -14,29 +13,29 @@ import (
 	"time"
 
 	"github.com/digitalocean/go-qemu/qmp"
-
-	"github.com/tsemlab/tsemlab/protocol"
+	"github.com/digitalocean/go-qemu/qmp/raw"
 )
+
+// maxStderr bounds what is kept of QEMU's standard error (its tail).
+const maxStderr = 64 << 10
 
 // VM is a running QEMU process.
 type VM struct {
 	cmd    *exec.Cmd
 	log    *slog.Logger
-	stderr bytes.Buffer
+	stderr *tailWriter
 
-	messages chan protocol.Message
 	exited   chan struct{}
 	waitErr  error
 	panicked chan string
+	results  *resultsConn
 
 	mu  sync.Mutex
-	mon *qmp.SocketMonitor
-	// Version is QEMU's version, from the QMP greeting ("" until connected).
+	mon qmp.Monitor
+	// Version is QEMU's version, from QMP ("" until connected).
 	Version string
 	// KVM is QEMU's own answer to query-kvm.
 	KVM bool
-
-	listener net.Listener
 }
 
 // Start boots c. Console output goes to console as it arrives. The VM is
@@ -52,15 +51,15 @@ func Start(ctx context.Context, c *Config, console io.Writer, log *slog.Logger) 
 	argv := c.Cmdline()
 	v := &VM{
 		log:      log,
-		messages: make(chan protocol.Message, 64),
+		stderr:   &tailWriter{max: maxStderr},
 		exited:   make(chan struct{}),
 		panicked: make(chan string, 1),
-		listener: ln,
 	}
+	v.results = &resultsConn{ln: ln, exited: v.exited}
 	v.cmd = exec.Command(argv[0], argv[1:]...)
 	v.cmd.Stdin = nil
 	v.cmd.Stdout = console
-	v.cmd.Stderr = &lockedWriter{w: &v.stderr}
+	v.cmd.Stderr = v.stderr
 	// Own process group (a terminal's Ctrl-C reaches tsemlab, which stops
 	// QEMU in order), and killed by the kernel if tsemlab dies first.
 	v.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -74,7 +73,6 @@ func Start(ctx context.Context, c *Config, console io.Writer, log *slog.Logger) 
 		close(v.exited)
 		ln.Close()
 	}()
-	go v.readResults()
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -86,30 +84,41 @@ func Start(ctx context.Context, c *Config, console io.Writer, log *slog.Logger) 
 	return v, nil
 }
 
-// readResults accepts QEMU's connection to the results socket and decodes
-// one message per line. A line that does not decode is reported as a
-// protocol error message, so a corrupted channel is never silent.
-func (v *VM) readResults() {
-	defer close(v.messages)
-	conn, err := v.listener.Accept()
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	go func() { <-v.exited; conn.Close() }()
-	sc := bufio.NewScanner(conn)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
+// Results is the guest's results channel (its second serial port): reads
+// block until QEMU connects and end with io.EOF when QEMU exits. What the
+// bytes mean is package qevent's business.
+func (v *VM) Results() io.Reader { return v.results }
+
+// resultsConn accepts QEMU's connection to the results socket on first read.
+type resultsConn struct {
+	ln     net.Listener
+	exited <-chan struct{}
+	once   sync.Once
+	conn   net.Conn
+	err    error
+}
+
+func (r *resultsConn) Read(p []byte) (int, error) {
+	r.once.Do(func() {
+		r.conn, r.err = r.ln.Accept()
+		if r.err != nil {
+			r.err = io.EOF
+			return
 		}
-		m, err := protocol.Decode(line)
-		if err != nil {
-			m = protocol.Message{Kind: protocol.KindError, Error: "garbled results channel: " + err.Error()}
-		}
-		v.messages <- m
+		go func() { <-r.exited; r.conn.Close() }()
+	})
+	if r.err != nil {
+		return 0, r.err
 	}
+	n, err := r.conn.Read(p)
+	if err != nil && n == 0 {
+		select {
+		case <-r.exited:
+			return 0, io.EOF
+		default:
+		}
+	}
+	return n, err
 }
 
 // connectQMP attaches to QMP for the version, KVM state and panic events.
@@ -117,13 +126,12 @@ func (v *VM) readResults() {
 // run relies on the results channel and the console.
 func (v *VM) connectQMP(ctx context.Context, path string) {
 	deadline := time.Now().Add(10 * time.Second)
-	var mon *qmp.SocketMonitor
 	for {
 		m, err := qmp.NewSocketMonitor("unix", path, time.Second)
 		if err == nil {
 			if err = m.Connect(); err == nil {
-				mon = m
-				break
+				v.attachQMP(ctx, m)
+				return
 			}
 			m.Disconnect()
 		}
@@ -139,13 +147,28 @@ func (v *VM) connectQMP(ctx context.Context, path string) {
 			return
 		}
 	}
-	events, _ := mon.Events(ctx)
+}
+
+// attachQMP takes a connected monitor: QEMU's version and KVM state are
+// asked for with typed commands, and guest panic events are watched.
+func (v *VM) attachQMP(ctx context.Context, mon qmp.Monitor) {
+	events, err := mon.Events(ctx)
+	if err != nil {
+		v.log.Debug("no QMP events", "err", err)
+	}
+	r := raw.NewMonitor(mon)
 	v.mu.Lock()
 	v.mon = mon
-	if mon.Version != nil {
-		v.Version = mon.Version.String()
+	if ver, err := r.QueryVersion(); err == nil {
+		v.Version = fmt.Sprintf("%d.%d.%d", ver.Qemu.Major, ver.Qemu.Minor, ver.Qemu.Micro)
+	}
+	if kvm, err := r.QueryKVM(); err == nil {
+		v.KVM = kvm.Enabled
 	}
 	v.mu.Unlock()
+	if events == nil {
+		return
+	}
 	go func() {
 		for e := range events {
 			switch e.Event {
@@ -159,13 +182,7 @@ func (v *VM) connectQMP(ctx context.Context, path string) {
 			}
 		}
 	}()
-	if out, err := mon.Run([]byte(`{"execute":"query-kvm"}`)); err == nil {
-		v.KVM = bytes.Contains(out, []byte(`"enabled":true`))
-	}
 }
-
-// Messages delivers the guest's results; it is closed when the channel ends.
-func (v *VM) Messages() <-chan protocol.Message { return v.messages }
 
 // Exited is closed when QEMU has exited.
 func (v *VM) Exited() <-chan struct{} { return v.exited }
@@ -173,10 +190,8 @@ func (v *VM) Exited() <-chan struct{} { return v.exited }
 // Panicked delivers a description when QEMU reports a guest panic.
 func (v *VM) Panicked() <-chan string { return v.panicked }
 
-// Stderr is what QEMU printed on its standard error.
-func (v *VM) Stderr() string {
-	return v.stderr.String()
-}
+// Stderr is the end of what QEMU printed on its standard error.
+func (v *VM) Stderr() string { return v.stderr.String() }
 
 // ExitErr is QEMU's wait status; valid after Exited.
 func (v *VM) ExitErr() error { return v.waitErr }
@@ -191,7 +206,7 @@ func (v *VM) Stop(grace time.Duration) {
 		mon := v.mon
 		v.mu.Unlock()
 		if mon != nil {
-			_, _ = mon.Run([]byte(`{"execute":"quit"}`))
+			_ = raw.NewMonitor(mon).Quit()
 		}
 		select {
 		case <-v.exited:
@@ -215,15 +230,32 @@ func (v *VM) Kill() {
 	}
 }
 
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
+// tailWriter keeps the last max bytes written to it, noting a cut.
+type tailWriter struct {
+	mu   sync.Mutex
+	buf  []byte
+	max  int
+	lost int64
 }
 
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+		t.lost += int64(over)
+	}
+	return len(p), nil
+}
+
+func (t *tailWriter) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.lost > 0 {
+		return fmt.Sprintf("(%d earlier bytes left out)\n%s", t.lost, t.buf)
+	}
+	return string(t.buf)
 }
 
 // Version returns `qemu-system-x86_64 --version`'s first line.

@@ -2,14 +2,17 @@ package report
 
 import "github.com/tsemlab/tsemlab/harness/result"
 
-// Exit codes of `tsemlab run` that depend on results (2, bad input, is
-// decided before anything runs and is not a result).
+// Exit codes of tsemlab, the contract scripts and CI depend on. ExitCode
+// derives 0, 1 and 3 from results; 2 (bad input) is decided before anything
+// runs.
 const (
 	// ExitOK: every scenario passed or was skipped with a reason; also an
 	// empty run.
 	ExitOK = 0
 	// ExitFailed: at least one scenario failed, timed out or crashed.
 	ExitFailed = 1
+	// ExitBadInput: usage, scenario, model or configuration errors.
+	ExitBadInput = 2
 	// ExitInfra: at least one scenario hit a harness or infrastructure
 	// error, and none failed, timed out or crashed.
 	ExitInfra = 3

@@ -56,7 +56,7 @@ func fixture() *result.Run {
 								Index: 1, Run: "chown nobody /tmp/f", Status: result.Pass,
 								Expected: "deny", Seen: "deny", ExitCode: 1,
 								Stderr:   "chown: changing ownership of '/tmp/f': Operation not permitted\n",
-								Evidence: []string{"stderr: chown: changing ownership of '/tmp/f': Operation not permitted"},
+								Evidence: []result.Evidence{{Kind: "stderr", Text: "stderr: chown: changing ownership of '/tmp/f': Operation not permitted", Decisive: true}},
 								Duration: ms(500),
 								Checks:   []result.Check{{What: "outcome", Want: "deny", Got: "deny", OK: true}},
 							},

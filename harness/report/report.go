@@ -25,6 +25,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/tsemlab/tsemlab/harness/console"
+
 	"github.com/tsemlab/tsemlab/harness/result"
 )
 
@@ -133,14 +135,14 @@ func (it item) verdict() string {
 	case s.Expected != "" && s.Seen != "":
 		v = fmt.Sprintf("expected %s, seen %s", s.Expected, s.Seen)
 	case s.Seen != "":
-		v = "seen " + s.Seen
+		v = "seen " + string(s.Seen)
 	case s.Expected != "":
 		v = fmt.Sprintf("expected %s, seen nothing", s.Expected)
 	default:
 		v = string(s.Status)
 	}
 	if len(s.Evidence) > 0 {
-		v += " (" + oneLine(strings.Join(s.Evidence, "; ")) + ")"
+		v += " (" + oneLine(result.DescribeEvidence(s.Evidence)) + ")"
 	}
 	return v
 }
@@ -155,7 +157,7 @@ func message(sc *result.Scenario, it item) string {
 		return "not run: " + orDefault(scenarioReason(sc), "an earlier failure ended the session")
 	case result.Skip:
 		if it.step != nil && len(it.step.Evidence) > 0 {
-			return oneLine(strings.Join(it.step.Evidence, "; "))
+			return oneLine(result.DescribeEvidence(it.step.Evidence))
 		}
 		return orDefault(scenarioReason(sc), "skipped")
 	case result.Timeout, result.Crash, result.Error:
@@ -168,7 +170,7 @@ func message(sc *result.Scenario, it item) string {
 			}
 		}
 		if it.step != nil && len(it.step.Evidence) > 0 {
-			return oneLine(strings.Join(it.step.Evidence, "; "))
+			return oneLine(result.DescribeEvidence(it.step.Evidence))
 		}
 		return defaultReason(it.status)
 	}
@@ -179,7 +181,7 @@ func message(sc *result.Scenario, it item) string {
 // is one, else its first failed check.
 func failMessage(it item) string {
 	if s := it.step; s != nil && s.Expected != "" && s.Seen != s.Expected {
-		return fmt.Sprintf("expected %s, seen %s", s.Expected, orDefault(s.Seen, "nothing"))
+		return fmt.Sprintf("expected %s, seen %s", s.Expected, orDefault(string(s.Seen), "nothing"))
 	}
 	failed := result.Failed(it.checks())
 	if len(failed) == 0 {
@@ -279,30 +281,9 @@ func excerpts(sc *result.Scenario, all bool) []labeled {
 // labeled is a text with what it is.
 type labeled struct{ label, text string }
 
-// panicMarkers are console texts that start the line naming a crash, most
-// telling first.
-var panicMarkers = []string{
-	"Kernel panic - not syncing",
-	"BUG:",
-	"Oops",
-	"general protection fault",
-	"kernel BUG at",
-	"WARNING:",
-}
-
 // panicLine returns the text of the line naming the crash in a console
 // excerpt ("Kernel panic - not syncing: Fatal exception in interrupt"), or "".
-func panicLine(console string) string {
-	lines := strings.Split(clean(console), "\n")
-	for _, m := range panicMarkers {
-		for _, l := range lines {
-			if i := strings.Index(l, m); i >= 0 {
-				return strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(l[i:]), "]---"))
-			}
-		}
-	}
-	return ""
-}
+func panicLine(text string) string { return console.PanicLine(clean(text)) }
 
 // clean makes untrusted text safe for terminals and XML 1.0: CRLF and lone
 // CR become LF; tab and LF stay; other C0 controls, DEL and invalid UTF-8

@@ -462,7 +462,7 @@ func TestJUnit_ForbiddenCharactersStayValidXML(t *testing.T) {
 		Name: "x" + nasty, File: nasty, Status: result.Timeout, Reason: nasty, ConsoleTail: nasty,
 		Env: result.Environment{KernelRelease: nasty},
 		Phases: []*result.Phase{{Name: nasty, Steps: []*result.Step{{
-			Index: 1, Name: nasty, Run: nasty, Status: result.Timeout, Stdout: nasty, Stderr: nasty, Evidence: []string{nasty},
+			Index: 1, Name: nasty, Run: nasty, Status: result.Timeout, Stdout: nasty, Stderr: nasty, Evidence: []result.Evidence{{Kind: "stderr", Text: nasty}},
 		}}}},
 	}}}
 	out := render(t, r, JUnit)

@@ -5,7 +5,11 @@
 package result
 
 import (
+	"encoding/json"
+	"strings"
 	"time"
+
+	"github.com/tsemlab/tsemlab/protocol"
 )
 
 // Status of a scenario or a step. They are kept distinct on purpose: a
@@ -126,24 +130,80 @@ type Phase struct {
 	// actions of tasks TSEM had already marked untrusted, which forensics
 	// do not record.
 	Untrusted map[string]int `json:"untrusted,omitempty"`
+	// Denials and Violations count the phase's steps seen as deny (a
+	// refusal reached the step) and violation (the step left the model
+	// and still succeeded).
+	Denials    int `json:"denials,omitempty"`
+	Violations int `json:"violations,omitempty"`
 }
 
 // Step is the result of one step.
 type Step struct {
-	Index    int      `json:"index"`
-	Name     string   `json:"name"`
-	Run      string   `json:"run"`
-	Status   Status   `json:"status"`
-	Expected string   `json:"expected"`
-	Seen     string   `json:"seen"`
-	ExitCode int      `json:"exit_code"`
-	Signal   string   `json:"signal,omitempty"`
-	Stdout   string   `json:"stdout,omitempty"`
-	Stderr   string   `json:"stderr,omitempty"`
-	Evidence []string `json:"evidence,omitempty"`
-	Duration Duration `json:"duration"`
+	Index    int              `json:"index"`
+	Name     string           `json:"name"`
+	Run      string           `json:"run"`
+	Status   Status           `json:"status"`
+	Expected protocol.Outcome `json:"expected"`
+	Seen     protocol.Outcome `json:"seen"`
+	ExitCode int              `json:"exit_code"`
+	Signal   string           `json:"signal,omitempty"`
+	Stdout   string           `json:"stdout,omitempty"`
+	Stderr   string           `json:"stderr,omitempty"`
+	// Evidence is every sign the judge weighed; the decisive ones decided
+	// Seen.
+	Evidence []Evidence `json:"evidence,omitempty"`
+	// KernelLog holds the kernel's refusal lines printed during the step.
+	KernelLog []string `json:"kernel_log,omitempty"`
+	// Forensics are the TSEM forensic events recorded during the step.
+	Forensics []string `json:"forensics,omitempty"`
+	Duration  Duration `json:"duration"`
 	// Checks are the individual expectations and whether each held.
 	Checks []Check `json:"checks,omitempty"`
+}
+
+// Evidence is one sign the judge weighed for a step's outcome.
+type Evidence struct {
+	// Kind is where it came from: exit, signal, stderr, kernel_log,
+	// forensics, timeout, not_run.
+	Kind string `json:"kind"`
+	Text string `json:"text"`
+	// Decisive is set on the evidence that decided the outcome.
+	Decisive bool `json:"decisive,omitempty"`
+}
+
+// UnmarshalJSON also reads the plain strings results of tsemlab before
+// protocol version 2 held, as undecided evidence.
+func (e *Evidence) UnmarshalJSON(b []byte) error {
+	var text string
+	if json.Unmarshal(b, &text) == nil {
+		*e = Evidence{Text: text}
+		return nil
+	}
+	type plain Evidence
+	return json.Unmarshal(b, (*plain)(e))
+}
+
+// DescribeEvidence says in one line what decided an outcome and what else
+// was seen: "decided by: stderr: ...; exit status 1. also seen: ...". When
+// nothing is marked decisive (older results) it lists the evidence.
+func DescribeEvidence(ev []Evidence) string {
+	var decisive, other []string
+	for _, e := range ev {
+		if e.Decisive {
+			decisive = append(decisive, e.Text)
+		} else {
+			other = append(other, e.Text)
+		}
+	}
+	if len(decisive) == 0 {
+		// Results written before evidence was weighed mark none.
+		return strings.Join(other, "; ")
+	}
+	parts := []string{"decided by: " + strings.Join(decisive, "; ")}
+	if len(other) > 0 {
+		parts = append(parts, "also seen: "+strings.Join(other, "; "))
+	}
+	return strings.Join(parts, ". ")
 }
 
 // Check is one expectation with what was wanted and what was found.

@@ -61,7 +61,7 @@ func BenchmarkBareBoot(b *testing.B) {
 	var total float64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		cfg, err := qemu.New(qemu.WithBinary(l.QEMU), qemu.WithKernel(l.Kernel.Path, initrd), qemu.WithAppend(qemu.DefaultAppend...),
+		cfg, err := qemu.NewConfig(qemu.WithBinary(l.QEMU), qemu.WithKernel(l.Kernel.Path, initrd), qemu.WithAppend(qemu.DefaultAppend...),
 			qemu.WithAccel(l.Accel.Accel), qemu.WithSockets(filepath.Join(dir, "r.sock"), filepath.Join(dir, "q.sock")))
 		require.NoError(b, err)
 		seen := make(chan struct{})

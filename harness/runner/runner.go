@@ -12,11 +12,17 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/tsemlab/tsemlab/harness/boot"
+	"github.com/tsemlab/tsemlab/harness/console"
 	"github.com/tsemlab/tsemlab/harness/image"
+	"github.com/tsemlab/tsemlab/harness/judge"
 	"github.com/tsemlab/tsemlab/harness/kernel"
 	"github.com/tsemlab/tsemlab/harness/qemu"
 	"github.com/tsemlab/tsemlab/harness/result"
@@ -71,7 +77,9 @@ func Run(ctx context.Context, c Config, scenarios []*scenario.Scenario) *result.
 		defer mu.Unlock()
 		run.Scenarios[i] = res
 		run.Duration = result.Duration(time.Since(run.Started))
-		writeRunJSON(c.OutDir, run)
+		if err := writeRunJSON(c.OutDir, run); err != nil {
+			c.Log.Error("results.json not saved", "err", err)
+		}
 	}
 	// A pool of c.Jobs workers takes the scenarios in file order.
 	next := make(chan int)
@@ -101,11 +109,13 @@ feed:
 		}
 	}
 	run.Duration = result.Duration(time.Since(run.Started))
-	writeRunJSON(c.OutDir, run)
+	if err := writeRunJSON(c.OutDir, run); err != nil {
+		c.Log.Error("results.json not saved", "err", err)
+	}
 	return run
 }
 
-func writeRunJSON(dir string, run *result.Run) {
+func writeRunJSON(dir string, run *result.Run) error {
 	// Scenarios not finished yet are nil; leave them out of the snapshot.
 	snap := *run
 	snap.Scenarios = nil
@@ -114,23 +124,38 @@ func writeRunJSON(dir string, run *result.Run) {
 			snap.Scenarios = append(snap.Scenarios, s)
 		}
 	}
-	writeJSON(filepath.Join(dir, "results.json"), &snap)
+	return writeJSON(filepath.Join(dir, "results.json"), &snap)
 }
 
-func writeJSON(path string, v any) {
+// writeJSON writes v to path atomically (a temporary file, then rename).
+func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return
+		return fmt.Errorf("encode %s: %w", filepath.Base(path), err)
 	}
 	tmp := path + ".tmp"
-	if os.WriteFile(tmp, append(b, '\n'), 0o644) == nil {
-		_ = os.Rename(tmp, path)
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
 	}
+	return os.Rename(tmp, path)
 }
 
 // crashTaints are the taint bits that mean the kernel hit a bug: M (machine
 // check), B (bad page), D (died: oops), W (warning), L (soft lockup).
 const crashTaints = 1<<4 | 1<<5 | 1<<7 | 1<<9 | 1<<14
+
+// Bounds on what a guest can make the host store for one scenario.
+const (
+	maxArtifacts     = 256
+	maxArtifactBytes = 64 << 20
+)
+
+// artifactName is what an artifact file may be called: no path, no hidden
+// file, nothing a harness record is called (see reservedNames).
+var artifactName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// reservedNames are the harness's own records in a scenario's directory.
+var reservedNames = []string{"console.log", "plan.json", "result.json", "results.json", "junit.xml", "results.ktap"}
 
 // scenarioRun is the state of one scenario while its VM runs.
 type scenarioRun struct {
@@ -144,9 +169,9 @@ type scenarioRun struct {
 	running *protocol.StepStart
 	phases  map[string]*result.Phase
 	// artifacts holds artifact texts by phase and kind, for phase checks.
-	artifacts map[string]map[string]string
-	guestErr  []string
-	skipped   bool
+	artifacts     map[string]map[protocol.ArtifactKind]string
+	artifactBytes int
+	guestErr      []string
 	// qemuStderr is what QEMU printed on stderr, once it has ended.
 	qemuStderr string
 }
@@ -165,22 +190,26 @@ func runScenario(ctx context.Context, c Config, s *scenario.Scenario) *result.Sc
 		c.Log.Warn("KVM failed; rerunning under TCG", "scenario", s.Name, "why", why)
 		r = attempt(ctx, c, s)
 	}
-	writeJSON(filepath.Join(r.dir, "result.json"), r.res)
+	if err := writeJSON(filepath.Join(r.dir, "result.json"), r.res); err != nil {
+		c.Log.Error("result not saved", "scenario", s.Name, "err", err)
+	}
 	if c.Observer != nil {
 		c.Observer.ScenarioFinished(r.res)
 	}
 	return r.res
 }
 
-// attempt runs the scenario once.
+// attempt runs the scenario once: boot and follow the guest, then judge.
 func attempt(ctx context.Context, c Config, s *scenario.Scenario) *scenarioRun {
 	r := &scenarioRun{
-		c: c, s: s, phases: map[string]*result.Phase{}, artifacts: map[string]map[string]string{},
+		c: c, s: s, phases: map[string]*result.Phase{}, artifacts: map[string]map[protocol.ArtifactKind]string{},
+		dir: filepath.Join(c.OutDir, s.Name),
 		res: &result.Scenario{Name: s.Name, File: s.File, Description: s.Description, Env: result.Environment{
 			KernelPath: c.Kernel.Path, KernelSHA256: c.Kernel.SHA256, KernelRelease: c.Kernel.Release,
 			InitramfsSHA256: c.Image.SHA256, QEMUVersion: c.QEMUVersion, Accel: string(c.Accel.Accel), AccelReason: c.Accel.Reason,
 		}},
 	}
+	r.res.Dir = r.dir
 	for _, ph := range s.Phases {
 		p := &result.Phase{Name: ph.Name, Status: result.NotRun}
 		r.res.Phases = append(r.res.Phases, p)
@@ -189,7 +218,7 @@ func attempt(ctx context.Context, c Config, s *scenario.Scenario) *scenarioRun {
 	start := time.Now()
 	r.execute(ctx)
 	r.res.Duration = result.Duration(time.Since(start))
-	r.finish()
+	judge.Finish(r.res, r.s)
 	r.untrusted()
 	return r
 }
@@ -203,154 +232,166 @@ func (r *scenarioRun) kvmFailed() bool {
 	return r.hello == nil || strings.Contains(r.qemuStderr, "KVM internal error") || strings.Contains(r.qemuStderr, "failed to set MSR")
 }
 
+// teardown is a stack of undo functions, run in reverse on every exit path.
+type teardown []func()
+
+func (t *teardown) push(f func()) { *t = append(*t, f) }
+
+func (t *teardown) run() {
+	for i := len(*t) - 1; i >= 0; i-- {
+		(*t)[i]()
+	}
+	*t = nil
+}
+
 // execute boots the VM and follows it to the end; every way it can end
 // sets the scenario's status.
 func (r *scenarioRun) execute(ctx context.Context) {
-	r.dir = filepath.Join(r.c.OutDir, r.s.Name)
-	r.res.Dir = r.dir
-	if err := os.MkdirAll(r.dir, 0o755); err != nil {
-		r.fail(result.Error, fmt.Sprintf("results directory: %v", err))
-		return
-	}
-	// Teardown is a stack: each resource pushes its undo when it exists.
-	var undo []func()
-	defer func() {
-		for i := len(undo) - 1; i >= 0; i-- {
-			undo[i]()
-		}
-	}()
-	tmp, err := os.MkdirTemp("", "tsemlab-"+r.s.Name+"-")
+	var undo teardown
+	defer undo.run()
+	g, err := r.prepare(ctx, &undo)
 	if err != nil {
-		r.fail(result.Error, fmt.Sprintf("temporary directory: %v", err))
+		r.setStatus(result.Error, err.Error())
 		return
 	}
-	undo = append(undo, func() { os.RemoveAll(tmp) })
+	if r.follow(ctx, g) {
+		r.conclude(g)
+	}
+}
 
-	opts := scenario.PlanOptions{TimeoutScale: r.c.TimeoutScale(), Timeout: r.c.Timeout}
-	models, err := r.s.ReadModels()
-	if err != nil {
-		r.fail(result.Error, err.Error())
-		return
+// prepare makes the scenario's directory, writes its plan and boots it.
+func (r *scenarioRun) prepare(ctx context.Context, undo *teardown) (*boot.Guest, error) {
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("results directory: %w", err)
 	}
-	opts.Models = models
+	// Not named after the scenario: socket paths inside must stay short.
+	tmp, err := os.MkdirTemp("", "tsemlab-run-")
+	if err != nil {
+		return nil, fmt.Errorf("temporary directory: %w", err)
+	}
+	undo.push(func() { os.RemoveAll(tmp) })
+	opts := scenario.PlanOptions{TimeoutScale: r.c.TimeoutScale(), Timeout: r.c.Timeout}
+	if opts.Models, err = r.s.ReadModels(); err != nil {
+		return nil, err
+	}
 	plan := r.s.Plan(opts)
-	writeJSON(filepath.Join(r.dir, "plan.json"), plan)
-	initrd := filepath.Join(tmp, "initrd.cpio")
-	if err := image.WithPlan(r.c.Image, plan, initrd); err != nil {
-		r.fail(result.Error, err.Error())
-		return
+	if err := writeJSON(filepath.Join(r.dir, "plan.json"), plan); err != nil {
+		return nil, err
 	}
 	logf, err := os.Create(filepath.Join(r.dir, "console.log"))
 	if err != nil {
-		r.fail(result.Error, err.Error())
-		return
+		return nil, err
 	}
-	undo = append(undo, func() { logf.Close() })
-	console := qemu.NewConsole(logf, 200)
-	cfg, err := qemu.New(
-		qemu.WithBinary(r.c.QEMU),
-		qemu.WithKernel(r.c.Kernel.Path, initrd),
-		qemu.WithAppend(qemu.DefaultAppend...),
-		qemu.WithAppend(r.c.Append...),
-		qemu.WithAccel(r.c.Accel.Accel),
-		qemu.WithMemory(max(r.c.MemoryMiB, 1024)),
-		qemu.WithSockets(filepath.Join(tmp, "results.sock"), filepath.Join(tmp, "qmp.sock")),
-	)
-	if err != nil {
-		r.fail(result.Error, err.Error())
-		return
-	}
-	r.res.Env.Cmdline = cfg.Cmdline()
-	timeout := r.s.TotalTimeout(opts)
+	undo.push(func() { logf.Close() })
 	vctx, cancel := context.WithCancel(ctx)
-	undo = append(undo, cancel)
-	bootStart := time.Now()
-	vm, err := qemu.Start(vctx, cfg, console, r.c.Log)
-	if err != nil {
-		r.fail(result.Error, err.Error())
-		return
-	}
-	undo = append(undo, func() {
-		vm.Stop(3 * time.Second)
-		r.qemuStderr = vm.Stderr()
+	undo.push(cancel)
+	g, err := boot.Start(vctx, boot.Spec{
+		QEMU: r.c.QEMU, Kernel: r.c.Kernel.Path, Image: r.c.Image, Plan: plan, Accel: r.c.Accel.Accel,
+		Append: r.c.Append, MemoryMiB: r.c.MemoryMiB, Dir: tmp, ConsoleLog: logf, Log: r.c.Log,
 	})
+	if err != nil {
+		return nil, err
+	}
+	r.res.Env.Cmdline = g.Cmdline
+	undo.push(func() {
+		g.Stop(3 * time.Second)
+		r.qemuStderr = g.VM.Stderr()
+	})
+	return g, nil
+}
+
+// follow handles the guest's messages until its done, its channel's end,
+// a panic, the deadline or an interruption. It returns false when the
+// scenario's status is already decided (crash, timeout, interrupted).
+func (r *scenarioRun) follow(ctx context.Context, g *boot.Guest) bool {
+	timeout := r.s.TotalTimeout(scenario.PlanOptions{TimeoutScale: r.c.TimeoutScale(), Timeout: r.c.Timeout})
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
-
-	messages := vm.Messages()
-	for messages != nil {
+	messages := g.Events.C()
+	for messages != nil && r.done == nil {
 		select {
 		case m, ok := <-messages:
 			if !ok {
 				messages = nil
 				continue
 			}
-			if m.Kind == protocol.KindHello {
-				r.res.BootTime = result.Duration(time.Since(bootStart))
-				r.res.GuestUptimeAtHello = result.Duration(m.Uptime)
-			}
-			if m.Kind == protocol.KindStepStart && r.res.FirstStep == 0 {
-				r.res.FirstStep = result.Duration(time.Since(bootStart))
-			}
+			r.timing(g, m)
 			r.handle(m)
-			if r.done != nil {
-				messages = nil
-			}
-		case why := <-vm.Panicked():
+		case why := <-g.VM.Panicked():
 			// Give the console a moment to deliver the panic text.
 			time.Sleep(200 * time.Millisecond)
-			r.crash(console, why)
-			return
+			r.crash(g.Console, why)
+			return false
 		case <-deadline.C:
-			what := "the guest never reported (stuck in boot?)"
-			if r.running != nil {
-				what = fmt.Sprintf("step %s/%d (%s) was running", r.running.Phase, r.running.Index, r.running.Run)
-			} else if r.hello != nil {
-				what = "the guest reported but no step was running"
-			}
-			r.fail(result.Timeout, fmt.Sprintf("scenario timed out after %s: %s", timeout.Round(time.Second), what))
-			r.res.ConsoleTail = console.Tail(40)
-			return
+			r.setStatus(result.Timeout, fmt.Sprintf("scenario timed out after %s: %s", timeout.Round(time.Second), r.whatRan()))
+			r.res.ConsoleTail = g.Console.Tail(40)
+			return false
 		case <-ctx.Done():
-			r.fail(result.Error, "interrupted")
-			r.res.ConsoleTail = console.Tail(40)
-			return
+			r.setStatus(result.Error, "interrupted")
+			r.res.ConsoleTail = g.Console.Tail(40)
+			return false
 		}
 	}
-	// Wait briefly for QEMU to end on its own (the guest restarts under
-	// -no-reboot) so the console is complete.
-	select {
-	case <-vm.Exited():
-	case <-time.After(3 * time.Second):
-	}
-	if excerpt := console.Crash(); excerpt != "" {
-		r.crash(console, "")
-		return
-	}
-	if r.done == nil {
-		reason := "the guest ended without reporting a result"
-		if len(r.guestErr) > 0 {
-			reason = "guest orchestrator error: " + r.guestErr[0]
-		} else if qerr := strings.TrimSpace(vm.Stderr()); qerr != "" && r.hello == nil {
-			reason = "QEMU failed: " + lastLine(qerr)
-		}
-		r.fail(result.Error, reason)
-		r.res.ConsoleTail = console.Tail(40)
-		return
-	}
-	if r.hello != nil && (r.done.Tainted&^r.hello.Tainted)&crashTaints != 0 {
-		r.fail(result.Crash, fmt.Sprintf("the kernel tainted itself during the scenario (tainted %d -> %d)", r.hello.Tainted, r.done.Tainted))
-		r.res.ConsoleTail = console.Tail(60)
-		return
-	}
-	if len(r.guestErr) > 0 {
-		r.fail(result.Error, "guest orchestrator error: "+r.guestErr[0])
-		r.res.ConsoleTail = console.Tail(40)
+	return true
+}
+
+// timing records boot and first-step times as the messages arrive.
+func (r *scenarioRun) timing(g *boot.Guest, m protocol.Message) {
+	switch {
+	case m.Kind == protocol.KindHello:
+		r.res.BootTime = result.Duration(time.Since(g.Started))
+		r.res.GuestUptimeAtHello = result.Duration(m.Uptime)
+	case m.Kind == protocol.KindStepStart && r.res.FirstStep == 0:
+		r.res.FirstStep = result.Duration(time.Since(g.Started))
 	}
 }
 
-func (r *scenarioRun) crash(console *qemu.Console, why string) {
-	reason := console.CrashLine()
+// whatRan says what the guest was doing, for a timeout.
+func (r *scenarioRun) whatRan() string {
+	switch {
+	case r.running != nil:
+		return fmt.Sprintf("step %s/%d (%s) was running", r.running.Phase, r.running.Index, r.running.Run)
+	case r.hello != nil:
+		return "the guest reported but no step was running"
+	}
+	return "the guest never reported (stuck in boot?)"
+}
+
+// conclude decides how a guest that stopped talking ended: a crash on the
+// console, no done, new crash taints, or a guest error.
+func (r *scenarioRun) conclude(g *boot.Guest) {
+	// Wait briefly for QEMU to end on its own (the guest restarts under
+	// -no-reboot) so the console is complete.
+	select {
+	case <-g.VM.Exited():
+	case <-time.After(3 * time.Second):
+	}
+	if err := g.Events.Err(); err != nil {
+		r.guestErr = append(r.guestErr, err.Error())
+	}
+	switch {
+	case g.Console.Crash() != "":
+		r.crash(g.Console, "")
+	case r.done == nil:
+		reason := "the guest ended without reporting a result"
+		if len(r.guestErr) > 0 {
+			reason = "guest orchestrator error: " + r.guestErr[0]
+		} else if qerr := strings.TrimSpace(g.VM.Stderr()); qerr != "" && r.hello == nil {
+			reason = "QEMU failed: " + console.LastLine(qerr)
+		}
+		r.setStatus(result.Error, reason)
+		r.res.ConsoleTail = g.Console.Tail(40)
+	case r.hello != nil && (r.done.Tainted&^r.hello.Tainted)&crashTaints != 0:
+		r.setStatus(result.Crash, fmt.Sprintf("the kernel tainted itself during the scenario (tainted %d -> %d)", r.hello.Tainted, r.done.Tainted))
+		r.res.ConsoleTail = g.Console.Tail(60)
+	case len(r.guestErr) > 0:
+		r.setStatus(result.Error, "guest orchestrator error: "+r.guestErr[0])
+		r.res.ConsoleTail = g.Console.Tail(40)
+	}
+}
+
+func (r *scenarioRun) crash(c *console.Console, why string) {
+	reason := c.CrashLine()
 	if reason == "" {
 		reason = why
 	}
@@ -360,14 +401,14 @@ func (r *scenarioRun) crash(console *qemu.Console, why string) {
 	if r.running != nil {
 		reason += fmt.Sprintf(" (during step %s/%d: %s)", r.running.Phase, r.running.Index, r.running.Run)
 	}
-	r.fail(result.Crash, "kernel crash: "+reason)
-	r.res.Crash = console.Crash()
-	r.res.ConsoleTail = console.Tail(60)
+	r.setStatus(result.Crash, "kernel crash: "+reason)
+	r.res.Crash = c.Crash()
+	r.res.ConsoleTail = c.Tail(60)
 }
 
-// fail sets a scenario-level status that overrides what the steps say,
-// unless a worse one is already set.
-func (r *scenarioRun) fail(s result.Status, reason string) {
+// setStatus sets a scenario-level status (error, timeout, crash, skip)
+// that overrides what the steps say, unless a worse one is already set.
+func (r *scenarioRun) setStatus(s result.Status, reason string) {
 	if r.res.Status != "" && !result.Worse(s, r.res.Status) {
 		return
 	}
@@ -383,12 +424,7 @@ func (r *scenarioRun) handle(m protocol.Message) {
 			r.guestErr = append(r.guestErr, fmt.Sprintf("guest speaks protocol %d, host %d: rebuild the image", m.Hello.ProtocolVersion, protocol.Version))
 		}
 	case protocol.KindSkip:
-		r.skipped = true
-		reason := m.Skip.Reason
-		if contains(r.s.Requires.LSM, "tsem") && (r.hello == nil || !contains(r.hello.LSMs, "tsem")) {
-			reason += "; build a TSEM kernel (see README: TSEM kernels) and pass it with --kernel, or set TSEMLAB_TSEM_KERNEL for the tests"
-		}
-		r.res.Status, r.res.Reason = result.Skip, reason
+		r.skip(m.Skip.Reason)
 	case protocol.KindPhaseStart:
 		if p := r.phases[m.Phase.Name]; p != nil {
 			p.Status = result.Pass
@@ -399,18 +435,11 @@ func (r *scenarioRun) handle(m protocol.Message) {
 		r.running = nil
 		r.step(m.Result)
 	case protocol.KindArtifact:
-		r.artifact(m.Artifact)
+		if err := r.artifact(m.Artifact); err != nil {
+			r.guestErr = append(r.guestErr, err.Error())
+		}
 	case protocol.KindPhaseEnd:
-		p := r.phases[m.Phase.Name]
-		if p == nil {
-			return
-		}
-		p.NamespaceID = m.Phase.NamespaceID
-		if m.Phase.Error != "" {
-			p.Error = m.Phase.Error
-			p.Status = result.Error
-		}
-		r.phaseChecks(p)
+		r.phaseEnd(m.Phase)
 	case protocol.KindLog:
 		r.c.Log.Debug("guest", "scenario", r.s.Name, "log", m.Log)
 	case protocol.KindError:
@@ -420,108 +449,89 @@ func (r *scenarioRun) handle(m protocol.Message) {
 	}
 }
 
-// step judges one finished step against its expectation.
+func (r *scenarioRun) skip(reason string) {
+	if slices.Contains(r.s.Requires.LSM, "tsem") && (r.hello == nil || !slices.Contains(r.hello.LSMs, "tsem")) {
+		reason += "; build a TSEM kernel (see README: TSEM kernels) and pass it with --kernel, or set TSEMLAB_TSEM_KERNEL for the tests"
+	}
+	r.res.Status, r.res.Reason = result.Skip, reason
+}
+
+// step judges one finished step against its spec.
 func (r *scenarioRun) step(end *protocol.StepEnd) {
 	p := r.phases[end.Phase]
 	spec := r.specStep(end.Phase, end.Index)
-	if p == nil || spec == nil {
-		r.guestErr = append(r.guestErr, fmt.Sprintf("guest reported unknown step %s/%d", end.Phase, end.Index))
+	if p == nil || spec == nil || end.Index != len(p.Steps)+1 {
+		r.guestErr = append(r.guestErr, fmt.Sprintf("guest reported unexpected step %s/%d", end.Phase, end.Index))
 		return
 	}
-	status, checks := spec.Expect.Evaluate(*end)
-	expected := spec.Expect.Outcome
-	if expected == "" {
-		expected = scenario.OutcomeAllow
-	}
-	st := &result.Step{
-		Index: end.Index, Name: spec.Name, Run: end.Run, Status: status,
-		Expected: expected, Seen: end.Outcome, ExitCode: end.ExitCode, Signal: end.Signal,
-		Stdout: end.Stdout, Stderr: end.Stderr, Evidence: end.Evidence,
-		Duration: result.Duration(end.Duration), Checks: checks,
-	}
-	p.Steps = append(p.Steps, st)
-	if result.Worse(status, p.Status) {
-		p.Status = status
-	}
+	st := judge.Step(*spec, end.Index, *end)
+	judge.AddStep(p, st)
 	if r.c.Observer != nil {
 		r.c.Observer.StepFinished(r.s.Name, end.Phase, st)
 	}
 }
 
-func (r *scenarioRun) specStep(phase string, index int) *scenario.Step {
+func (r *scenarioRun) phaseEnd(info *protocol.PhaseInfo) {
+	p := r.phases[info.Name]
+	if p == nil {
+		r.guestErr = append(r.guestErr, fmt.Sprintf("guest reported unknown phase %q", info.Name))
+		return
+	}
+	p.NamespaceID = info.NamespaceID
+	if info.Error != "" {
+		p.Error, p.Status = info.Error, result.Error
+	}
+	arts := r.artifacts[p.Name]
+	judge.PhaseEnd(p, *r.specPhase(p.Name), arts[protocol.ArtifactForensics], arts[protocol.ArtifactTrajectory])
+}
+
+func (r *scenarioRun) specPhase(name string) *scenario.Phase {
 	for i := range r.s.Phases {
-		if r.s.Phases[i].Name == phase && index >= 1 && index <= len(r.s.Phases[i].Steps) {
-			return &r.s.Phases[i].Steps[index-1]
+		if r.s.Phases[i].Name == name {
+			return &r.s.Phases[i]
 		}
 	}
 	return nil
 }
 
-func (r *scenarioRun) artifact(a *protocol.Artifact) {
-	name := filepath.Base(a.Name)
-	if name == "." || name == "/" || name == "" {
-		r.guestErr = append(r.guestErr, fmt.Sprintf("guest sent an artifact with a bad name %q", a.Name))
-		return
+func (r *scenarioRun) specStep(phase string, index int) *scenario.Step {
+	ph := r.specPhase(phase)
+	if ph == nil || index < 1 || index > len(ph.Steps) {
+		return nil
 	}
-	if err := os.WriteFile(filepath.Join(r.dir, name), []byte(a.Content), 0o644); err != nil {
-		r.guestErr = append(r.guestErr, fmt.Sprintf("write artifact %s: %v", name, err))
-		return
-	}
-	r.res.Artifacts = append(r.res.Artifacts, name)
-	if r.artifacts[a.Phase] == nil {
-		r.artifacts[a.Phase] = map[string]string{}
-	}
-	r.artifacts[a.Phase][a.Kind] = a.Content
+	return &ph.Steps[index-1]
 }
 
-// finish rolls step statuses up into the scenario's, when nothing worse
-// (crash, timeout, error, skip) already decided it, and marks what never ran.
-func (r *scenarioRun) finish() {
-	for i, ph := range r.s.Phases {
-		p := r.res.Phases[i]
-		for j := len(p.Steps); j < len(ph.Steps); j++ {
-			if r.skipped {
-				break
-			}
-			st := ph.Steps[j]
-			exp := st.Expect.Outcome
-			if exp == "" {
-				exp = scenario.OutcomeAllow
-			}
-			p.Steps = append(p.Steps, &result.Step{Index: j + 1, Name: st.Name, Run: st.Run, Status: result.NotRun, Expected: exp, Seen: protocol.OutcomeNotRun})
-		}
-		if r.skipped {
-			p.Status = result.Skip
-		}
+// artifact stores a file the guest produced in the scenario's directory.
+// Its name comes from the guest, so it is checked, never followed through a
+// symlink, and never overwrites anything; count and size are bounded.
+func (r *scenarioRun) artifact(a *protocol.Artifact) error {
+	switch {
+	case !artifactName.MatchString(a.Name) || slices.Contains(reservedNames, a.Name):
+		return fmt.Errorf("guest sent an artifact with a bad name %q (want %s, not one of %s)", a.Name, artifactName, strings.Join(reservedNames, ", "))
+	case len(r.res.Artifacts) >= maxArtifacts:
+		return fmt.Errorf("guest sent more than %d artifacts; %s and later ones were dropped", maxArtifacts, a.Name)
+	case r.artifactBytes+len(a.Content) > maxArtifactBytes:
+		return fmt.Errorf("guest artifacts exceed %d MiB; %s was dropped", maxArtifactBytes>>20, a.Name)
 	}
-	if r.res.Status != "" {
-		return
+	f, err := os.OpenFile(filepath.Join(r.dir, a.Name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
+	if err != nil {
+		return fmt.Errorf("write artifact %s: %w", a.Name, err)
 	}
-	status := result.Pass
-	for _, p := range r.res.Phases {
-		s := p.Status
-		if s == result.NotRun {
-			s = result.Fail
-		}
-		if result.Worse(s, status) {
-			status = s
-		}
+	_, err = f.WriteString(a.Content)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if status == result.NotRun {
-		status = result.Fail
+	if err != nil {
+		return fmt.Errorf("write artifact %s: %w", a.Name, err)
 	}
-	r.res.Status = status
-	switch status {
-	case result.Fail:
-		r.res.Reason = "an expectation was not met"
-	case result.Error:
-		for _, p := range r.res.Phases {
-			if p.Error != "" {
-				r.res.Reason = fmt.Sprintf("phase %s: %s", p.Name, p.Error)
-				break
-			}
-		}
+	r.artifactBytes += len(a.Content)
+	r.res.Artifacts = append(r.res.Artifacts, a.Name)
+	if r.artifacts[a.Phase] == nil {
+		r.artifacts[a.Phase] = map[protocol.ArtifactKind]string{}
 	}
+	r.artifacts[a.Phase][a.Kind] = a.Content
+	return nil
 }
 
 // untrusted attributes the console's "Untrusted event" lines to phases by
@@ -538,18 +548,4 @@ func (r *scenarioRun) untrusted() {
 			p.Untrusted = byNS[p.NamespaceID]
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-func lastLine(s string) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
 }

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +18,7 @@ import (
 	"github.com/tsemlab/tsemlab/harness/lab"
 	"github.com/tsemlab/tsemlab/harness/result"
 	"github.com/tsemlab/tsemlab/harness/scenario"
+	"github.com/tsemlab/tsemlab/protocol"
 )
 
 // These tests boot real kernels under QEMU. They need qemu-system-x86_64 and
@@ -86,8 +87,8 @@ func TestRun_StockKernel_CapsChownPassesAndTSEMScenarioSkips(t *testing.T) {
 	require.Len(t, caps.Phases, 1)
 	require.Len(t, caps.Phases[0].Steps, 4)
 	drop := caps.Phases[0].Steps[1]
-	assert.Equal(t, "deny", drop.Seen)
-	assert.Contains(t, strings.Join(drop.Evidence, "\n"), "Operation not permitted")
+	assert.Equal(t, protocol.OutcomeDeny, drop.Seen)
+	assert.Contains(t, result.DescribeEvidence(drop.Evidence), "decided by: stderr: chown")
 	assert.NotEmpty(t, caps.Env.KernelSHA256)
 	assert.NotEmpty(t, caps.Env.InitramfsSHA256)
 	assert.NotEmpty(t, caps.Env.QEMUVersion)
@@ -182,9 +183,9 @@ func TestRun_TSEMKernel_ScenariosPass(t *testing.T) {
 		require.NoError(t, err)
 		spec := all[0]
 		switch {
-		case !contains(spec.Requires.LSM, "tsem"):
+		case !slices.Contains(spec.Requires.LSM, "tsem"):
 			assert.Equal(t, result.Pass, sc.Status, "%s: %s", sc.Name, sc.Reason)
-		case spec.Mode == scenario.ModeContainer:
+		case spec.Mode == protocol.ModeContainer:
 			assert.Equal(t, result.Skip, sc.Status, sc.Name)
 			assert.Contains(t, sc.Reason, "container mode", sc.Name)
 		default:

@@ -16,6 +16,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/tsemlab/tsemlab/protocol"
 )
 
 // Fields each part of a scenario may have, in the order messages list them.
@@ -277,9 +279,9 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, *yaml.Node) {
 		s.Image, _ = d.str("image", p.val)
 	}
 	if p, ok := m["mode"]; ok {
-		if v, ok := d.enum("mode", p.val, ModeProcess, ModeContainer); ok {
-			s.Mode = v
-			if v == ModeContainer && s.Image == "" {
+		if v, ok := d.enum("mode", p.val, string(protocol.ModeProcess), string(protocol.ModeContainer)); ok {
+			s.Mode = protocol.Mode(v)
+			if s.Mode == protocol.ModeContainer && s.Image == "" {
 				d.errorf(p.val, "mode: container needs an image to build the container from; add a line like image: debian-minimal")
 			}
 		}
@@ -291,8 +293,8 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, *yaml.Node) {
 		s.StepTimeout = d.duration("step_timeout", p.val)
 	}
 	if p, ok := m["session"]; ok {
-		if v, ok := d.enum("session", p.val, "exec", "shell"); ok {
-			s.Session = v
+		if v, ok := d.enum("session", p.val, string(protocol.SessionExec), string(protocol.SessionShell)); ok {
+			s.Session = protocol.Session(v)
 		}
 	}
 	if p, ok := m["shell"]; ok {
@@ -499,8 +501,8 @@ func (d *decoder) phase(n *yaml.Node, s *Scenario) (Phase, *yaml.Node, *yaml.Nod
 	}
 	session := s.Session
 	if p, ok := m["session"]; ok {
-		if v, ok := d.enum("session", p.val, "exec", "shell"); ok {
-			ph.Session, session = v, v
+		if v, ok := d.enum("session", p.val, string(protocol.SessionExec), string(protocol.SessionShell)); ok {
+			ph.Session, session = protocol.Session(v), protocol.Session(v)
 		}
 	}
 	if p, ok := m["shell"]; ok {
@@ -585,7 +587,8 @@ func (d *decoder) tsem(n *yaml.Node) *TSEM {
 	}
 	t := &TSEM{}
 	if p, ok := m["model"]; ok {
-		t.Model, _ = d.enum("model", p.val, ModelLearn, ModelEnforce, ModelSeal)
+		v, _ := d.enum("model", p.val, string(protocol.ModelLearn), string(protocol.ModelEnforce), string(protocol.ModelSeal))
+		t.Model = protocol.ModelMode(v)
 	} else {
 		d.lacks(n, "model", "tsem has no \"model\"; add model: learn, enforce or seal")
 	}
@@ -594,7 +597,7 @@ func (d *decoder) tsem(n *yaml.Node) *TSEM {
 			switch {
 			case !exportRE.MatchString(v):
 				d.errorf(p.val, "\"export\" is a file name for the model and must be letters, digits, \".\", \"_\" and \"-\", got %q", v)
-			case t.Model != "" && t.Model != ModelLearn:
+			case t.Model != "" && t.Model != protocol.ModelLearn:
 				d.errorf(p.key, "\"export\" is only for model: learn (it names where the learned model goes); remove it, or set model: learn")
 			default:
 				t.Export = v
@@ -606,13 +609,13 @@ func (d *decoder) tsem(n *yaml.Node) *TSEM {
 			switch {
 			case strings.TrimSpace(v) == "":
 				d.errorf(p.val, "\"load\" is empty; name an earlier phase's export or a model file")
-			case t.Model == ModelLearn:
+			case t.Model == protocol.ModelLearn:
 				d.errorf(p.key, "\"load\" is only for model: enforce or seal; a learn phase starts from an empty model (remove load, or change the model)")
 			default:
 				t.Load = v
 			}
 		}
-	} else if t.Model == ModelEnforce || t.Model == ModelSeal {
+	} else if t.Model == protocol.ModelEnforce || t.Model == protocol.ModelSeal {
 		d.errorf(n, "tsem with model: %s needs \"load\": the export of an earlier learn phase (load: my.model) or the path of a model file", t.Model)
 	}
 	if p, ok := m["pseudonyms"]; ok {
@@ -626,7 +629,7 @@ func (d *decoder) tsem(n *yaml.Node) *TSEM {
 	}
 	if p, ok := m["backprop"]; ok {
 		t.Backprop = d.boolean("backprop", p.val)
-		if t.Backprop && t.Model == ModelLearn {
+		if t.Backprop && t.Model == protocol.ModelLearn {
 			d.errorf(p.key, "\"backprop\" is only for model: enforce or seal; remove it from this learn phase")
 		}
 	}
@@ -654,8 +657,8 @@ func (d *decoder) tsem(n *yaml.Node) *TSEM {
 	return t
 }
 
-func (d *decoder) step(n *yaml.Node, session string) Step {
-	st := Step{Expect: StepExpect{Outcome: OutcomeAllow}}
+func (d *decoder) step(n *yaml.Node, session protocol.Session) Step {
+	st := Step{Expect: StepExpect{Outcome: protocol.OutcomeAllow}}
 	if r := resolve(n); r.Kind == yaml.ScalarNode && !isNull(r) {
 		d.errorf(n, "a step must be a mapping like {run: ls}, got %s; write - run: %s", describe(r), r.Value)
 		return st
@@ -678,7 +681,7 @@ func (d *decoder) step(n *yaml.Node, session string) Step {
 		d.lacks(n, "run", "step has no \"run\"; add the command, like run: ls /")
 	}
 	if p, ok := m["caps"]; ok {
-		if session == "shell" {
+		if session == protocol.SessionShell {
 			d.errorf(p.key, "\"caps\" on a step needs session: exec; in a shell session every step runs in the same shell, so put caps on the phase instead (or set session: exec)")
 		} else {
 			st.Caps = d.caps(p.val)
@@ -694,7 +697,7 @@ func (d *decoder) step(n *yaml.Node, session string) Step {
 }
 
 func (d *decoder) stepExpect(n *yaml.Node) StepExpect {
-	e := StepExpect{Outcome: OutcomeAllow}
+	e := StepExpect{Outcome: protocol.OutcomeAllow}
 	if isNull(resolve(n)) {
 		return e
 	}
@@ -704,8 +707,12 @@ func (d *decoder) stepExpect(n *yaml.Node) StepExpect {
 	}
 	var outcomeNode *yaml.Node
 	if p, ok := m["outcome"]; ok {
-		if v, ok := d.enum("outcome", p.val, OutcomeAllow, OutcomeDeny, OutcomeError, OutcomeTimeout); ok {
-			e.Outcome = v
+		choices := make([]string, len(protocol.Outcomes))
+		for i, o := range protocol.Outcomes {
+			choices[i] = string(o)
+		}
+		if v, ok := d.enum("outcome", p.val, choices...); ok {
+			e.Outcome = protocol.Outcome(v)
 			outcomeNode = p.val
 		}
 	}
@@ -714,9 +721,9 @@ func (d *decoder) stepExpect(n *yaml.Node) StepExpect {
 			switch {
 			case v < 0 || v > 255:
 				d.errorf(p.val, "\"exit_code\" must be 0 to 255, got %d", v)
-			case v != 0 && e.Outcome == OutcomeAllow:
-				d.errorf(p.val, "exit_code %d contradicts outcome: allow, which means the step exited 0; set outcome: error (or deny)", v)
-			case v == 0 && e.Outcome == OutcomeError && outcomeNode != nil:
+			case v != 0 && (e.Outcome == protocol.OutcomeAllow || e.Outcome == protocol.OutcomeViolation):
+				d.errorf(p.val, "exit_code %d contradicts outcome: %s, which means the step exited 0; set outcome: error (or deny)", v, e.Outcome)
+			case v == 0 && e.Outcome == protocol.OutcomeError && outcomeNode != nil:
 				d.errorf(p.val, "exit_code 0 contradicts outcome: error, which means the step exited non-zero; remove one of them")
 			default:
 				e.ExitCode = &v

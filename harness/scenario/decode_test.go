@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tsemlab/tsemlab/protocol"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -187,12 +188,12 @@ func TestParse_FillsDefaults(t *testing.T) {
 	s, err := Parse("x/min.yaml", []byte("name: min\nphases: [{name: main, steps: [{run: ls}]}]\n"))
 	require.NoError(t, err)
 	assert.Equal(t, "x", s.Dir)
-	assert.Equal(t, ModeProcess, s.Mode)
+	assert.Equal(t, protocol.ModeProcess, s.Mode)
 	assert.Equal(t, 3*time.Minute, s.Timeout)
 	assert.Equal(t, 60*time.Second, s.StepTimeout)
-	assert.Equal(t, "exec", s.Session)
+	assert.Equal(t, protocol.SessionExec, s.Session)
 	assert.Nil(t, s.Shell)
-	assert.Equal(t, OutcomeAllow, s.Phases[0].Steps[0].Expect.Outcome)
+	assert.Equal(t, protocol.OutcomeAllow, s.Phases[0].Steps[0].Expect.Outcome)
 }
 
 func TestParse_CapabilityNamesAreNormalised(t *testing.T) {

@@ -163,7 +163,7 @@ func (s *Scenario) planPhase(ph Phase, o PlanOptions) protocol.Phase {
 	return pp
 }
 
-func (s *Scenario) sessionOrDefault() string {
+func (s *Scenario) sessionOrDefault() protocol.Session {
 	if s.Session == "" {
 		return DefaultSession
 	}

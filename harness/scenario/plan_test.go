@@ -59,7 +59,7 @@ func TestPlan_ResolvesSessionShellAndEnv(t *testing.T) {
 	tests := []struct {
 		name        string
 		scenario    string
-		wantSession string
+		wantSession protocol.Session
 		wantShell   []string
 		wantEnv     []string
 	}{

@@ -10,34 +10,28 @@
 // before anything runs.
 //
 // A Scenario is plain data: what the user wrote, with the documented
-// defaults filled in. Plan turns it into the protocol.Plan the guest runs,
-// and StepExpect.Evaluate judges what the guest saw of a step.
+// defaults filled in. Plan turns it into the protocol.Plan the guest runs;
+// package judge weighs what the guest saw against it.
 package scenario
 
-import "time"
+import (
+	"time"
 
-// Execution modes of a scenario.
-const (
-	// ModeProcess runs the steps as processes of the guest (chrooted into
-	// the image when there is one).
-	ModeProcess = "process"
-	// ModeContainer runs the steps inside a container built from Image.
-	ModeContainer = "container"
+	"github.com/tsemlab/tsemlab/protocol"
 )
 
 // Defaults for the fields a scenario may leave out.
 const (
 	DefaultTimeout     = 3 * time.Minute
 	DefaultStepTimeout = 60 * time.Second
-	DefaultMode        = ModeProcess
-	// DefaultSession is protocol.SessionExec.
-	DefaultSession = "exec"
+	DefaultMode        = protocol.ModeProcess
+	DefaultSession     = protocol.SessionExec
 )
 
 // DefaultShell returns the shell argv used by a phase of the given session
-// ("exec" or "shell") that names none.
-func DefaultShell(session string) []string {
-	if session == "shell" {
+// that names none.
+func DefaultShell(session protocol.Session) []string {
+	if session == protocol.SessionShell {
 		return []string{"/bin/bash", "--noprofile", "--norc"}
 	}
 	return []string{"/bin/sh", "-c"}
@@ -56,14 +50,13 @@ type Scenario struct {
 	// Image names the root filesystem the steps run in; "" is the
 	// orchestrator's own initramfs.
 	Image string
-	// Mode is ModeProcess or ModeContainer.
-	Mode string
+	Mode  protocol.Mode
 	// Timeout bounds the whole scenario, boot included.
 	Timeout time.Duration
 	// StepTimeout is the limit of a step that sets none.
 	StepTimeout time.Duration
-	// Session is the phases' default: "exec" or "shell".
-	Session string
+	// Session is the phases' default.
+	Session protocol.Session
 	// Shell is the phases' default shell argv; nil means DefaultShell of
 	// the phase's session.
 	Shell []string
@@ -87,8 +80,8 @@ type Requires struct {
 type Phase struct {
 	Name        string
 	Description string
-	// Session is "exec", "shell" or "" (the scenario's).
-	Session string
+	// Session is the phase's own, or "" (the scenario's).
+	Session protocol.Session
 	// Shell overrides the scenario's shell; nil inherits it (see Plan).
 	Shell []string
 	// Env overrides the scenario's environment key by key.
@@ -110,17 +103,9 @@ type Caps struct {
 	Add  []string
 }
 
-// TSEM model modes.
-const (
-	ModelLearn   = "learn"
-	ModelEnforce = "enforce"
-	ModelSeal    = "seal"
-)
-
 // TSEM configures the modeling namespace a phase runs in.
 type TSEM struct {
-	// Model is ModelLearn, ModelEnforce or ModelSeal.
-	Model string
+	Model protocol.ModelMode
 	// Export names the artifact a learn phase writes its model to.
 	Export string
 	// Load is the model an enforce or seal phase starts from: an earlier
@@ -150,19 +135,11 @@ type Step struct {
 	Expect  StepExpect
 }
 
-// Outcomes a step may be expected to have (see protocol.Outcome*).
-const (
-	OutcomeAllow   = "allow"
-	OutcomeDeny    = "deny"
-	OutcomeError   = "error"
-	OutcomeTimeout = "timeout"
-)
-
 // StepExpect is what a step must show. Every non-empty field is one check.
 type StepExpect struct {
-	// Outcome is OutcomeAllow (the default), OutcomeDeny, OutcomeError or
-	// OutcomeTimeout.
-	Outcome string
+	// Outcome is one of protocol.Outcomes; protocol.OutcomeAllow when the
+	// scenario names none.
+	Outcome protocol.Outcome
 	// ExitCode, when set, must equal the step's exit code.
 	ExitCode *int
 	// Each string must appear in stdout, stderr, or either (Output).

@@ -1,7 +1,11 @@
-package qemu
+// Package console watches a guest's console (its first serial port): it
+// writes everything to a log, within a bound, keeps the last lines for error
+// reports, and captures the first kernel crash report.
+package console
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -9,20 +13,47 @@ import (
 )
 
 // crashMarkers start a kernel crash report on the console. A panic, an oops,
-// a BUG or a WARN all mean the scenario's result cannot be trusted.
+// a BUG or a WARN all mean the scenario's result cannot be trusted. They are
+// in order of how much they tell, for PanicLine.
 var crashMarkers = []string{
 	"Kernel panic - not syncing",
 	"BUG: ",
 	"kernel BUG at",
 	"Oops: ",
 	"general protection fault",
-	"WARNING: CPU: ",
-	"refcount_t: ",
 	"Unable to handle kernel",
-	"watchdog: BUG: soft lockup",
-	"INFO: task ",
-	"UBSAN: ",
+	"refcount_t: ",
 	"KASAN: ",
+	"UBSAN: ",
+	"WARNING: CPU: ",
+	"INFO: task ",
+}
+
+// PanicLine returns the line of a console text that best names a crash
+// ("Kernel panic - not syncing: Fatal exception in interrupt"), from its
+// marker on, or "" when it shows none.
+func PanicLine(text string) string {
+	lines := strings.Split(text, "\n")
+	for _, m := range crashMarkers {
+		for _, l := range lines {
+			if i := strings.Index(l, m); i >= 0 {
+				return strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(l[i:]), "]---"))
+			}
+		}
+	}
+	return ""
+}
+
+// LastLine returns the last non-empty line of s, or "(nothing)".
+func LastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	if s == "" {
+		return "(nothing)"
+	}
+	return strings.TrimSpace(s)
 }
 
 // Console receives the guest console: it writes everything to a log, keeps
@@ -30,6 +61,7 @@ var crashMarkers = []string{
 type Console struct {
 	mu      sync.Mutex
 	log     io.Writer
+	logged  int64
 	partial []byte
 	lines   []string
 	keep    int
@@ -43,6 +75,10 @@ func NewConsole(log io.Writer, keep int) *Console {
 	return &Console{log: log, keep: keep}
 }
 
+// MaxLog bounds the console log a Console writes; past it the guest's
+// output is still scanned for crashes and kept in the tail.
+const MaxLog = 64 << 20
+
 // crashContext is how many lines before the first marker the excerpt
 // includes, and crashLength how many after.
 const (
@@ -54,9 +90,14 @@ const (
 func (c *Console) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.log != nil {
-		if _, err := c.log.Write(p); err != nil {
+	if c.log != nil && c.logged < MaxLog {
+		chunk := p[:min(int64(len(p)), MaxLog-c.logged)]
+		if _, err := c.log.Write(chunk); err != nil {
 			return 0, err
+		}
+		c.logged += int64(len(chunk))
+		if c.logged == MaxLog {
+			fmt.Fprintf(c.log, "\n[tsemlab: console log cut at %d MiB; later output is only scanned for crashes]\n", MaxLog>>20)
 		}
 	}
 	c.partial = append(c.partial, p...)

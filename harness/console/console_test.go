@@ -1,4 +1,4 @@
-package qemu
+package console
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tsemlab/tsemlab/internal/testutil"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -58,7 +60,7 @@ func TestConsole_CapturesPanicExcerpt(t *testing.T) {
 	assert.Contains(t, crash, "Kernel panic - not syncing: Fatal exception in interrupt")
 	assert.Contains(t, crash, "WARNING: CPU: 0 PID: 183 at lib/refcount.c:28")
 	assert.Equal(t, "[    8.693036] refcount_t: underflow; use-after-free.", c.CrashLine())
-	golden(t, "taskalloc-refcount-panic.crash.golden", crash+"\n")
+	testutil.Golden(t, filepath.Join("testdata", "taskalloc-refcount-panic.crash.golden"), []byte(crash+"\n"))
 }
 
 func TestConsole_SplitWritesGiveTheSameResult(t *testing.T) {
@@ -182,4 +184,32 @@ func FuzzConsole_SplitInvariance(f *testing.F) {
 			t.Fatalf("split writes of %q at %d differ", data, step)
 		}
 	})
+}
+
+func TestConsole_LogIsBoundedButCrashesAreStillSeen(t *testing.T) {
+	var log bytes.Buffer
+	c := NewConsole(&log, 10)
+	line := bytes.Repeat([]byte("x"), 1<<20)
+	line[len(line)-1] = '\n'
+	for range MaxLog>>20 + 2 {
+		_, err := c.Write(line)
+		require.NoError(t, err)
+	}
+	_, err := c.Write([]byte("Kernel panic - not syncing: late\n"))
+	require.NoError(t, err)
+	assert.LessOrEqual(t, log.Len(), MaxLog+200)
+	assert.Contains(t, log.String(), "console log cut at 64 MiB")
+	assert.Contains(t, c.Crash(), "Kernel panic - not syncing: late")
+}
+
+func TestPanicLine_NamesTheMostTellingLine(t *testing.T) {
+	text := "[ 1.0] refcount_t: underflow; use-after-free.\n[ 1.1] Oops: 0000 [#1] PREEMPT\n[ 1.2] Kernel panic - not syncing: Fatal exception in interrupt ]---"
+	assert.Equal(t, "Kernel panic - not syncing: Fatal exception in interrupt", PanicLine(text))
+	assert.Equal(t, "Oops: 0000 [#1] PREEMPT", PanicLine("[ 1.1] Oops: 0000 [#1] PREEMPT"))
+	assert.Equal(t, "", PanicLine("all fine\n"))
+}
+
+func TestLastLine(t *testing.T) {
+	assert.Equal(t, "b", LastLine("a\nb\n\n"))
+	assert.Equal(t, "(nothing)", LastLine(" \n"))
 }
