@@ -221,6 +221,45 @@ func TestShow_ForensicsAndTrajectoryGolden(t *testing.T) {
 	}
 }
 
+// TestExplain_Golden explains real TSEM records (process-grep's owner tag and a
+// single unlearned read) in a results directory, per scenario and per run.
+func TestExplain_Golden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"process-grep-owner", []string{"explain", "harness/explain/testdata/run/process-grep-owner"}},
+		{"single-unlearned", []string{"explain", "harness/explain/testdata/run/single-unlearned"}},
+		{"run", []string{"show", "--explain", "harness/explain/testdata/run"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tsemlab(t, nil, tc.args...)
+			require.Equal(t, 0, o.code, o.stderr)
+			golden := filepath.Join("testdata", "explain-"+tc.name+".golden")
+			if *update {
+				require.NoError(t, os.WriteFile(golden, []byte(o.stdout), 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), o.stdout)
+		})
+	}
+	o := tsemlab(t, nil, "explain", "harness/explain/testdata/run")
+	assert.Equal(t, 0, o.code, o.stderr)
+	want, err := os.ReadFile(filepath.Join("testdata", "explain-run.golden"))
+	require.NoError(t, err)
+	assert.Equal(t, string(want), o.stdout, "explain on a run is show --explain")
+}
+
+func TestExplain_BadInputExits2(t *testing.T) {
+	o := tsemlab(t, nil, "explain", "--learned", "../x", "harness/explain/testdata/run/single-unlearned")
+	assert.Equal(t, 2, o.code)
+	assert.Contains(t, o.stderr, `learned phase "../x" is not a phase name`)
+	o = tsemlab(t, nil, "explain", "no/such/dir")
+	assert.Equal(t, 2, o.code)
+	assert.Contains(t, o.stderr, "no/such/dir")
+}
+
 func TestShow_NotAResultsDirectoryExits2(t *testing.T) {
 	o := tsemlab(t, nil, "show", "scenarios")
 	assert.Equal(t, 2, o.code)

@@ -80,6 +80,9 @@ func Scenario(dir string, opt Options) (*Report, error) {
 			return nil, err
 		}
 		r.Notes = append(r.Notes, "no plan.json: phases found from the file names")
+		if len(phases) == 0 {
+			r.Notes = append(r.Notes, "no <phase>.forensics file holds a record")
+		}
 		source = func(string) Source { return guess }
 	}
 	if opt.Learned != "" {
