@@ -36,7 +36,10 @@ type FieldDiff struct {
 // initramfs root "rootfs"), where it changes every boot. Hooks that
 // model0 has no mapping for (task_alloc, task_free, file_truncate, ...)
 // hash their name and the zero digest in place of their arguments. Of
-// task_prctl's arguments, arg3 is not hashed.
+// task_prctl's arguments, arg3 is not hashed; of a path, its "type"
+// (root, chroot, namespace) is hashed only by the hooks that describe an
+// open file or a mount (file_open, file_fcntl, mmap_file, sb_mount, ...),
+// not by those that describe a dentry (inode_getattr, inode_create, ...).
 //
 // Everything else a record prints is taken to enter the coefficient.
 // That is exact for the hooks seen in the real records (file_open,
@@ -45,11 +48,12 @@ type FieldDiff struct {
 // directory part of the pathname, the instance and the owner, not the
 // file's own name.
 const (
-	IgnoredHeader  = "event header: only type, task_id and p_task_id enter the coefficient"
-	IgnoredCOE     = "COE: only uid, euid, suid, gid, egid, sgid, fsuid, fsgid and capeff enter the coefficient"
-	IgnoredTmpfs   = "s_uuid of a tmpfs inode is hashed as zero"
-	IgnoredGeneric = "model0 maps this hook generically: its arguments are not hashed"
-	IgnoredArg     = "model0 does not hash this argument of the hook"
+	IgnoredHeader   = "event header: only type, task_id and p_task_id enter the coefficient"
+	IgnoredCOE      = "COE: only uid, euid, suid, gid, egid, sgid, fsuid, fsgid and capeff enter the coefficient"
+	IgnoredTmpfs    = "s_uuid of a tmpfs inode is hashed as zero"
+	IgnoredGeneric  = "model0 maps this hook generically: its arguments are not hashed"
+	IgnoredArg      = "model0 does not hash this argument of the hook"
+	IgnoredPathType = "model0 does not hash the path type of a dentry"
 )
 
 // hashedHeader are the header fields that enter the coefficient.
@@ -97,6 +101,15 @@ func init() {
 // does not hash.
 var unhashedArgs = map[string]map[string]bool{
 	"task_prctl": {"arg3": true},
+}
+
+// pathTypeHooks are the hooks whose paths model0 hashes with add_path,
+// type included; the others hash a path with add_dentry, which leaves
+// the type out.
+var pathTypeHooks = map[string]bool{
+	"file_open": true, "bprm_committed_creds": true, "file_ioctl": true, "file_lock": true,
+	"file_fcntl": true, "file_receive": true, "mmap_file": true, "kernel_read_file": true,
+	"sb_mount": true, "sb_pivotroot": true, "move_mount": true,
 }
 
 // Diff returns the fields in which b differs from a: header fields
@@ -161,6 +174,13 @@ func cellIgnored(a, b *Event, k string) string {
 	}
 	if unhashedArgs[a.Hook][k] {
 		return IgnoredArg
+	}
+	if dir, ok := strings.CutSuffix(k, "type"); ok && (dir == "" || strings.HasSuffix(dir, ".")) && !pathTypeHooks[a.Hook] {
+		_, inA := a.CELL[dir+"pathname"]
+		_, inB := b.CELL[dir+"pathname"]
+		if inA || inB {
+			return IgnoredPathType
+		}
 	}
 	if k == "s_uuid" || strings.HasSuffix(k, ".s_uuid") {
 		magic := strings.TrimSuffix(k, "s_uuid") + "s_magic"

@@ -186,6 +186,24 @@ func TestDiff_WhatEntersTheCoefficient(t *testing.T) {
 	}
 }
 
+func TestDiff_PathTypeOfADentryIsIgnored(t *testing.T) {
+	getattr := func(typ string) *Event {
+		line := `{"event": {"type": "inode_getattr", "task_id": "aa"}, "COE": {"uid": "0"}, "inode_getattr": {"path": {"path": {"dev": {"major": "0", "minor": "2"}, "type": "` + typ + `", "pathname": "/x"}}}}`
+		e, err := Parse([]byte(line))
+		require.NoError(t, err)
+		return e
+	}
+	open := func(typ string) *Event {
+		line := `{"event": {"type": "file_open", "task_id": "aa"}, "COE": {"uid": "0"}, "file_open": {"file": {"flags": "0", "path": {"type": "` + typ + `", "pathname": "/x"}}}}`
+		e, err := Parse([]byte(line))
+		require.NoError(t, err)
+		return e
+	}
+
+	assert.Equal(t, []string{"inode_getattr.path.path.type (ignored)"}, paths(Diff(getattr("root"), getattr("chroot"))))
+	assert.Equal(t, []string{"file_open.file.path.type"}, paths(Diff(open("root"), open("chroot"))))
+}
+
 func TestDiff_DifferentHooks(t *testing.T) {
 	a := record(t, "file_open", "1", "cat", "aa", "0x1021994", "11", "/x", "")
 	b := record(t, "file_fcntl", "1", "cat", "aa", "0x1021994", "11", "/x", "")
