@@ -17,7 +17,7 @@ differing fields. Fields that do not enter TSEM's security state coefficient
 (model0) are ignored and listed as such: the event header's context, number,
 process, ttd, p_ttd, ts, pid and tnum; s_uuid of tmpfs inodes (it changes
 every boot); the arguments of hooks model0 maps generically (task_alloc ...);
-task_prctl's arg3.
+task_prctl's arg3; the path type of a dentry (inode_* hooks).
 `
 
 // Write writes the legend and each report.
