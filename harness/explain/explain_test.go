@@ -234,3 +234,15 @@ func TestScenario_NoForensics(t *testing.T) {
 	assert.Empty(t, r.Phases)
 	assert.True(t, strings.HasSuffix(b.String(), "\nsingle-unlearned: no forensic events\n"), b.String())
 }
+
+func TestScenario_WithoutPlanOrForensicsFilesSaysSo(t *testing.T) {
+	// As in tsem-samples/seal-only: model0 files without a phase prefix.
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "forensics"), []byte(`{"event": {"type": "x"}, "COE": {}, "x": {}}`+"\n"), 0o644))
+
+	r, err := Scenario(dir, Options{})
+
+	require.NoError(t, err)
+	assert.Empty(t, r.Phases)
+	assert.Contains(t, r.Notes, "no <phase>.forensics file holds a record")
+}
