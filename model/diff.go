@@ -82,7 +82,13 @@ func (d Delta) Empty() bool {
 //	+ state 9f00…
 //
 // "-" lines are only in the first model, "+" lines only in the second.
-func (d Delta) String() string {
+func (d Delta) String() string { return d.Annotated(nil, nil) }
+
+// Annotated is String with a note after each state line: notesA[state]
+// for the states only in the first model, notesB[state] for those only in
+// the second (tsemlab puts a summary of the event behind the state
+// there). States without a note are printed as in String.
+func (d Delta) Annotated(notesA, notesB map[string]string) string {
 	if d.Empty() {
 		return "models are the same\n"
 	}
@@ -97,15 +103,19 @@ func (d Delta) String() string {
 	if d.SealChanged {
 		fmt.Fprintf(&b, "seal: %t -> %t\n", d.SealA, d.SealB)
 	}
-	list := func(sign, name string, xs []string) {
+	list := func(sign, name string, xs []string, notes map[string]string) {
 		for _, x := range xs {
-			fmt.Fprintf(&b, "%s %s %s\n", sign, name, x)
+			if note := notes[x]; note != "" {
+				fmt.Fprintf(&b, "%s %s %s  %s\n", sign, name, x, note)
+			} else {
+				fmt.Fprintf(&b, "%s %s %s\n", sign, name, x)
+			}
 		}
 	}
-	list("-", "pseudonym", d.PseudonymsOnlyA)
-	list("+", "pseudonym", d.PseudonymsOnlyB)
-	list("-", "state", d.OnlyA)
-	list("+", "state", d.OnlyB)
+	list("-", "pseudonym", d.PseudonymsOnlyA, nil)
+	list("+", "pseudonym", d.PseudonymsOnlyB, nil)
+	list("-", "state", d.OnlyA, notesA)
+	list("+", "state", d.OnlyB, notesB)
 	fmt.Fprintf(&b, "%d states only in the first model, %d only in the second\n", len(d.OnlyA), len(d.OnlyB))
 	return b.String()
 }

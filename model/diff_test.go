@@ -29,3 +29,16 @@ func TestDiff_SameContentIsEmpty(t *testing.T) {
 	assert.True(t, d.Empty())
 	assert.Equal(t, "models are the same\n", d.String())
 }
+
+func TestDiff_AnnotatedNamesTheEventsBehindStates(t *testing.T) {
+	a := mustParse(t, "aggregate "+zero64+"\nstate "+hexA+"\nstate "+hexB+"\nend\n")
+	b := mustParse(t, "aggregate "+zero64+"\nstate "+hexB+"\nstate "+hexC+"\nend\n")
+	d := Diff(a, b)
+
+	got := d.Annotated(map[string]string{hexA: "cat  file_open  /etc/hostname", hexB: "in both"}, map[string]string{})
+
+	assert.Contains(t, got, "- state "+hexA+"  cat  file_open  /etc/hostname\n")
+	assert.Contains(t, got, "+ state "+hexC+"\n", "a state without a note")
+	assert.NotContains(t, got, "in both")
+	assert.Equal(t, d.String(), d.Annotated(nil, nil))
+}

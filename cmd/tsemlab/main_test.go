@@ -221,6 +221,92 @@ func TestShow_ForensicsAndTrajectoryGolden(t *testing.T) {
 	}
 }
 
+// TestExplain_Golden explains real TSEM records (process-grep's owner tag and a
+// single unlearned read) in a results directory, per scenario and per run.
+func TestExplain_Golden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"process-grep-owner", []string{"explain", "harness/explain/testdata/run/process-grep-owner"}},
+		{"single-unlearned", []string{"explain", "harness/explain/testdata/run/single-unlearned"}},
+		{"run", []string{"show", "--explain", "harness/explain/testdata/run"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tsemlab(t, nil, tc.args...)
+			require.Equal(t, 0, o.code, o.stderr)
+			golden := filepath.Join("testdata", "explain-"+tc.name+".golden")
+			if *update {
+				require.NoError(t, os.WriteFile(golden, []byte(o.stdout), 0o644))
+			}
+			want, err := os.ReadFile(golden)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), o.stdout)
+		})
+	}
+	o := tsemlab(t, nil, "explain", "harness/explain/testdata/run")
+	assert.Equal(t, 0, o.code, o.stderr)
+	want, err := os.ReadFile(filepath.Join("testdata", "explain-run.golden"))
+	require.NoError(t, err)
+	assert.Equal(t, string(want), o.stdout, "explain on a run is show --explain")
+}
+
+func TestExplain_BadInputExits2(t *testing.T) {
+	o := tsemlab(t, nil, "explain", "--learned", "../x", "harness/explain/testdata/run/single-unlearned")
+	assert.Equal(t, 2, o.code)
+	assert.Contains(t, o.stderr, `learned phase "../x" is not a phase name`)
+	o = tsemlab(t, nil, "explain", "no/such/dir")
+	assert.Equal(t, 2, o.code)
+	assert.Contains(t, o.stderr, "no/such/dir")
+}
+
+// TestModelDiff_EventsBehindStates diffs the models of two real learn phases
+// and names the event behind each state only in one of them.
+func TestModelDiff_EventsBehindStates(t *testing.T) {
+	const d = "harness/explain/testdata/states/"
+	o := tsemlab(t, nil, "model", "diff", "--trajectory-a", d+"learned-set.learn.trajectory", "--trajectory-b", d+"process-grep.learn.trajectory",
+		d+"learned-set.model", d+"process-grep.model")
+	require.Equal(t, 1, o.code, o.stderr)
+	golden := filepath.Join("testdata", "model-diff-events.golden")
+	if *update {
+		require.NoError(t, os.WriteFile(golden, []byte(o.stdout), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	require.NoError(t, err)
+	assert.Equal(t, string(want), o.stdout)
+	assert.Contains(t, o.stdout, "- state f9442f197caa8bf47036b33b7aad3ea971b88f817b6f31affd65a5b3c3e5a192  cat  file_open  /etc/hostname (flags 0100000, uid 0)\n")
+}
+
+func TestModelDiff_FindsTheTrajectoryOfAnExportedModel(t *testing.T) {
+	// A scenario results directory: plan.json says phase learn exported ls.model.
+	run := t.TempDir()
+	copyFile := func(from, to string) {
+		data, err := os.ReadFile(filepath.Join("../../harness/explain/testdata/states", from))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(run, to), data, 0o644))
+	}
+	copyFile("learned-set.model", "ls.model")
+	copyFile("learned-set.learn.trajectory", "learn.trajectory")
+	copyFile("learned-set.learn.trajectory_coefficients", "learn.trajectory_coefficients")
+	plan := `{"version": 1, "scenario": "ls", "phases": [{"name": "learn", "tsem": {"model": "learn", "export": "ls.model"}, "steps": []}]}`
+	require.NoError(t, os.WriteFile(filepath.Join(run, "plan.json"), []byte(plan), 0o644))
+
+	o := tsemlab(t, nil, "model", "diff", filepath.Join(run, "ls.model"), "harness/explain/testdata/states/process-grep.model")
+
+	require.Equal(t, 1, o.code, o.stderr)
+	assert.Contains(t, o.stdout, "events behind the states of "+filepath.Join(run, "ls.model")+": "+filepath.Join(run, "learn.trajectory")+"\n")
+	assert.Contains(t, o.stdout, "- state f9442f197caa8bf47036b33b7aad3ea971b88f817b6f31affd65a5b3c3e5a192  cat  file_open  /etc/hostname")
+	assert.Contains(t, o.stdout, "+ state a4d0399a76d8cd5e59d4be0d7c742b1b905b496f8a3e2f96a14a63c41dfbda70\n", "no trajectory for B: states as before")
+	assert.Empty(t, o.stderr)
+}
+
+func TestModelDiff_TrajectoryOfAPhaseThatLoadedAModelExits2(t *testing.T) {
+	const d = "harness/explain/testdata/states/"
+	o := tsemlab(t, nil, "model", "diff", "--trajectory-a", d+"learned-set.enforce.trajectory", d+"learned-set.model", d+"process-grep.model")
+	assert.Equal(t, 2, o.code)
+	assert.Contains(t, o.stderr, "not line-aligned: 53 coefficients, 7 records")
+}
+
 func TestShow_NotAResultsDirectoryExits2(t *testing.T) {
 	o := tsemlab(t, nil, "show", "scenarios")
 	assert.Equal(t, 2, o.code)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tsemlab/tsemlab/harness/explain"
 	"github.com/tsemlab/tsemlab/harness/report"
 	"github.com/tsemlab/tsemlab/model"
 )
@@ -82,27 +83,61 @@ added as a state, after a "# N forensic updates" comment.`,
 			return err
 		},
 	})
-	c.AddCommand(&cobra.Command{
+	c.AddCommand(modelDiffCmd())
+	return c
+}
+
+func modelDiffCmd() *cobra.Command {
+	var trajectory [2]string
+	c := &cobra.Command{
 		Use:   "diff A B",
-		Short: "Show states and pseudonyms only in one of two models",
-		Args:  cobra.ExactArgs(2),
+		Short: "Show states and pseudonyms only in one of two models, with the events behind them",
+		Long: `Diff prints the states and pseudonyms found in only one of two models ("-" only
+in A, "+" only in B), and base, aggregate and seal when they differ. It exits 1
+when the models differ.
+
+When the runs' results are at hand, each state only in one model is followed
+by a summary of the event behind it: the record on the same line of the learn
+phase's trajectory as the state's line in its trajectory_coefficients. A model
+a run exported (results/.../<scenario>/<name>.model) is found in plan.json
+beside it; otherwise name the trajectory with --trajectory-a/--trajectory-b
+(<phase>.trajectory, with <phase>.trajectory_coefficients beside it).`,
+		Example: `  tsemlab model diff results/monday/process-grep/grep.model results/latest/process-grep/grep.model
+  tsemlab model diff --trajectory-a old/learn.trajectory old.model new.model`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a, err := readModel(args[0])
-			if err != nil {
-				return badInput(err)
+			var models [2]*model.Model
+			var notes [2]map[string]string
+			for i, path := range args {
+				m, err := readModel(path)
+				if err != nil {
+					return badInput(err)
+				}
+				models[i] = m
+				states, from, err := explain.ModelStates(path, trajectory[i])
+				switch {
+				case err != nil && trajectory[i] != "":
+					return badInput(err)
+				case err != nil:
+					fmt.Fprintf(os.Stderr, "tsemlab: warning: no events for the states of %s: %v\n", path, err)
+				case from != "":
+					notes[i] = map[string]string{}
+					for state, rec := range states {
+						notes[i][state] = rec.Event.Summary()
+					}
+					fmt.Printf("events behind the states of %s: %s\n", path, from)
+				}
 			}
-			b, err := readModel(args[1])
-			if err != nil {
-				return badInput(err)
-			}
-			d := model.Diff(a, b)
-			fmt.Print(d.String())
+			d := model.Diff(models[0], models[1])
+			fmt.Print(d.Annotated(notes[0], notes[1]))
 			if !d.Empty() {
 				return &exitError{code: report.ExitFailed, err: errSilent}
 			}
 			return nil
 		},
-	})
+	}
+	c.Flags().StringVar(&trajectory[0], "trajectory-a", "", "the learn phase's trajectory behind model A (default: found from plan.json beside A)")
+	c.Flags().StringVar(&trajectory[1], "trajectory-b", "", "the learn phase's trajectory behind model B (default: found from plan.json beside B)")
 	return c
 }
 

@@ -9,12 +9,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tsemlab/tsemlab/event"
+	"github.com/tsemlab/tsemlab/harness/explain"
 	"github.com/tsemlab/tsemlab/harness/report"
 	"github.com/tsemlab/tsemlab/harness/result"
 )
 
 func showCmd(g *globals) *cobra.Command {
-	var trajectory, forensics bool
+	var trajectory, forensics, explainFlag bool
 	var hook string
 	c := &cobra.Command{
 		Use:   "show RESULT_DIR",
@@ -22,7 +23,8 @@ func showCmd(g *globals) *cobra.Command {
 		Long: `Show reads a run's results directory (or one scenario's directory inside it)
 and prints each scenario's steps with expected and seen outcomes and the
 evidence. With --forensics or --trajectory it lists the TSEM event records of
-each phase one readable line per event; --type keeps one hook (file_open ...).`,
+each phase one readable line per event; --type keeps one hook (file_open ...).
+With --explain it does what 'tsemlab explain' does for every scenario.`,
 		Example: `  tsemlab show results/latest
   tsemlab show --forensics results/latest/process-grep
   tsemlab show --trajectory --type file_open results/latest/process-grep`,
@@ -31,6 +33,9 @@ each phase one readable line per event; --type keeps one hook (file_open ...).`,
 			run, err := readRun(args[0])
 			if err != nil {
 				return badInput(err)
+			}
+			if explainFlag {
+				return explainRun(os.Stdout, run, explain.Options{})
 			}
 			if !trajectory && !forensics {
 				return report.Human(os.Stdout, run, report.HumanOptions{Verbose: true})
@@ -66,6 +71,7 @@ each phase one readable line per event; --type keeps one hook (file_open ...).`,
 	}
 	c.Flags().BoolVar(&trajectory, "trajectory", false, "list each phase's trajectory events")
 	c.Flags().BoolVar(&forensics, "forensics", false, "list each phase's forensic events")
+	c.Flags().BoolVar(&explainFlag, "explain", false, "for each forensic event, the nearest learned event and the fields that differ")
 	c.Flags().StringVar(&hook, "type", "", "only events of this hook type (e.g. file_open)")
 	return c
 }
