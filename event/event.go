@@ -114,6 +114,32 @@ func ParseAll(r io.Reader) ([]*Event, error) {
 
 // parseJSON decodes the JSON form, keeping the order of keys.
 func parseJSON(data []byte) (*Event, error) {
+	r, err := readObject(data)
+	if err != nil {
+		return nil, err
+	}
+	e := &Event{Kind: KindEvent}
+	if err := r.kind(e); err != nil {
+		return nil, err
+	}
+	switch e.Kind {
+	case KindAggregate:
+		return e, r.aggregate(e)
+	case KindLog:
+		return e, r.log(e)
+	}
+	return e, r.event(e)
+}
+
+// object is a record's top-level fields, each flattened to dotted keys.
+type object struct {
+	top    map[string][]kv
+	scalar map[string]bool
+	order  []string
+}
+
+// readObject reads data as exactly one JSON object.
+func readObject(data []byte) (*object, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	tok, err := dec.Token()
@@ -123,9 +149,7 @@ func parseJSON(data []byte) (*Event, error) {
 	if tok != json.Delim('{') {
 		return nil, errors.New("parse record: not a JSON object")
 	}
-	top := map[string][]kv{}
-	scalar := map[string]bool{}
-	var order []string
+	r := &object{top: map[string][]kv{}, scalar: map[string]bool{}}
 	for dec.More() {
 		kt, err := dec.Token()
 		if err != nil {
@@ -137,11 +161,11 @@ func parseJSON(data []byte) (*Event, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parse record: %w", err)
 		}
-		if _, dup := top[key]; !dup {
-			order = append(order, key)
+		if _, dup := r.top[key]; !dup {
+			r.order = append(r.order, key)
 		}
-		top[key] = vals
-		scalar[key] = !isObj
+		r.top[key] = vals
+		r.scalar[key] = !isObj
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
 		return nil, fmt.Errorf("parse record: %w", err)
@@ -149,77 +173,94 @@ func parseJSON(data []byte) (*Event, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("parse record: data after the JSON object")
 	}
+	return r, nil
+}
 
-	obj := func(name string) (map[string]string, error) {
-		if scalar[name] {
-			return nil, fmt.Errorf("%q is not an object", name)
-		}
-		m := map[string]string{}
-		for _, p := range top[name] {
-			m[p.k] = p.v
-		}
-		return m, nil
+func (r *object) has(name string) bool {
+	_, ok := r.top[name]
+	return ok
+}
+
+// obj returns a top-level object's fields.
+func (r *object) obj(name string) (map[string]string, error) {
+	if r.scalar[name] {
+		return nil, fmt.Errorf("%q is not an object", name)
 	}
+	m := map[string]string{}
+	for _, p := range r.top[name] {
+		m[p.k] = p.v
+	}
+	return m, nil
+}
 
-	e := &Event{Kind: KindEvent}
-	if _, ok := top["export"]; ok {
-		exp, err := obj("export")
+// kind sets the record's kind: an export record says it, a bare aggregate
+// or log record is known by its object.
+func (r *object) kind(e *Event) error {
+	if r.has("export") {
+		exp, err := r.obj("export")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		e.Exported = true
 		e.Kind = exp["type"]
 		switch e.Kind {
 		case KindEvent, KindAsync, KindAggregate, KindLog:
-		default:
-			return nil, fmt.Errorf("unknown export type %q; expected event, async_event, aggregate or log", e.Kind)
+			return nil
 		}
-	} else if _, ok := top["event"]; !ok {
+		return fmt.Errorf("unknown export type %q; expected event, async_event, aggregate or log", e.Kind)
+	}
+	if !r.has("event") {
 		// Bare aggregate or log records, as a tool may store them.
 		for _, k := range []string{KindAggregate, KindLog} {
-			if _, ok := top[k]; ok {
+			if r.has(k) {
 				e.Kind = k
 			}
 		}
 	}
+	return nil
+}
 
-	switch e.Kind {
-	case KindAggregate:
-		agg, err := obj("aggregate")
-		if err != nil {
-			return nil, err
-		}
-		if agg["value"] == "" {
-			return nil, errors.New(`aggregate record has no "aggregate.value"`)
-		}
-		e.Aggregate = agg["value"]
-		return e, nil
-	case KindLog:
-		l, err := obj("log")
-		if err != nil {
-			return nil, err
-		}
-		if l["event"] == "" {
-			return nil, errors.New(`log record has no "log.event"`)
-		}
-		e.Hook, e.Action = l["event"], l["action"]
-		e.Header = map[string]string{"process": l["process"], "type": l["event"]}
-		return e, nil
+func (r *object) aggregate(e *Event) error {
+	agg, err := r.obj("aggregate")
+	if err != nil {
+		return err
 	}
+	if agg["value"] == "" {
+		return errors.New(`aggregate record has no "aggregate.value"`)
+	}
+	e.Aggregate = agg["value"]
+	return nil
+}
 
-	if _, ok := top["event"]; !ok {
-		return nil, errors.New(`record has no "event" object`)
+func (r *object) log(e *Event) error {
+	l, err := r.obj("log")
+	if err != nil {
+		return err
 	}
-	if e.Header, err = obj("event"); err != nil {
-		return nil, err
+	if l["event"] == "" {
+		return errors.New(`log record has no "log.event"`)
 	}
-	if e.COE, err = obj("COE"); err != nil {
-		return nil, err
+	e.Hook, e.Action = l["event"], l["action"]
+	e.Header = map[string]string{"process": l["process"], "type": l["event"]}
+	return nil
+}
+
+// event fills a security event: header, COE, and the CELL named by the
+// header's type (or, without one, the one other object).
+func (r *object) event(e *Event) error {
+	var err error
+	if !r.has("event") {
+		return errors.New(`record has no "event" object`)
+	}
+	if e.Header, err = r.obj("event"); err != nil {
+		return err
+	}
+	if e.COE, err = r.obj("COE"); err != nil {
+		return err
 	}
 	e.Hook = e.Header["type"]
 	if e.Hook == "" {
-		// No type in the header: the CELL is the one other object.
-		for _, k := range order {
+		for _, k := range r.order {
 			if k != "event" && k != "COE" && k != "export" {
 				e.Hook = k
 				break
@@ -227,15 +268,15 @@ func parseJSON(data []byte) (*Event, error) {
 		}
 	}
 	if e.Hook == "" {
-		return nil, errors.New(`record names no hook: "event.type" is missing`)
+		return errors.New(`record names no hook: "event.type" is missing`)
 	}
 	e.CELL = map[string]string{}
-	if !scalar[e.Hook] {
-		for _, p := range top[e.Hook] {
+	if !r.scalar[e.Hook] {
+		for _, p := range r.top[e.Hook] {
 			e.setCell(p.k, p.v)
 		}
 	}
-	return e, nil
+	return nil
 }
 
 // flatten reads one JSON value from dec and appends its scalars under
@@ -346,39 +387,7 @@ func parseText(data []byte) (*Event, error) {
 		return nil, errors.New(`parse record: text record does not start with "event{"`)
 	}
 	for _, g := range groups {
-		switch g.name {
-		case "pid":
-			for _, p := range g.kvs {
-				e.Header["pid"] = p.v
-			}
-		case "event":
-			for _, p := range g.kvs {
-				if p.k == "" {
-					p.k = "description"
-				}
-				e.Header[p.k] = p.v
-			}
-			e.Hook = e.Header["type"]
-		case "COE":
-			for _, p := range g.kvs {
-				e.COE[p.k] = p.v
-			}
-		case "generic_event":
-			for _, p := range g.kvs {
-				if p.k == "type" {
-					e.Hook = p.v
-				}
-				e.setCell("generic_event."+p.k, p.v)
-			}
-		default:
-			for _, p := range g.kvs {
-				k := g.name + "." + p.k
-				if g.name == e.Hook {
-					k = p.k
-				}
-				e.setCell(k, p.v)
-			}
-		}
+		e.addTextGroup(g.name, g.kvs)
 	}
 	if e.Hook == "" {
 		e.Hook = "unknown"
@@ -390,6 +399,37 @@ func parseText(data []byte) (*Event, error) {
 		}
 	}
 	return e, nil
+}
+
+// addTextGroup adds one name{k=v, ...} group of a text record.
+func (e *Event) addTextGroup(name string, kvs []kv) {
+	for _, p := range kvs {
+		switch name {
+		case "pid":
+			e.Header["pid"] = p.v
+		case "event":
+			if p.k == "" {
+				p.k = "description"
+			}
+			e.Header[p.k] = p.v
+			if p.k == "type" {
+				e.Hook = p.v
+			}
+		case "COE":
+			e.COE[p.k] = p.v
+		case "generic_event":
+			if p.k == "type" {
+				e.Hook = p.v
+			}
+			e.setCell("generic_event."+p.k, p.v)
+		default:
+			k := name + "." + p.k
+			if name == e.Hook {
+				k = p.k
+			}
+			e.setCell(k, p.v)
+		}
+	}
 }
 
 func abbrev(s string) string {

@@ -44,7 +44,7 @@ const Module = "github.com/tsemlab/tsemlab"
 const GuestCommand = Module + "/cmd/tsemlab-guest"
 
 // ModulesList is where the guest finds the modules to load, in order.
-const ModulesList = "/tsemlab/modules.txt"
+const ModulesList = protocol.ModulesList
 
 // Commands are the u-root core commands in every image (see tools.go).
 var Commands = []string{

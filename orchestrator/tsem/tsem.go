@@ -27,11 +27,12 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tsemlab/tsemlab/protocol"
 	"golang.org/x/sys/unix"
 )
 
 // DefaultRoot is where securityfs is mounted.
-const DefaultRoot = "/sys/kernel/security"
+const DefaultRoot = protocol.SecurityFS
 
 // ErrNotTSEMKernel means the running kernel has no active TSEM.
 var ErrNotTSEMKernel = errors.New("kernel has no active TSEM (boot a TSEM kernel with tsem in CONFIG_LSM or lsm=)")
