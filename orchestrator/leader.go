@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,7 +45,7 @@ type leaderJob struct {
 // its messages. The leader is this binary in leader mode; everything it
 // reports comes back on a pipe and goes to the host unchanged.
 func (o *orchestrator) tsemPhase(ctx context.Context, ph protocol.Phase) error {
-	end := func(msg string) error {
+	phaseFailed := func(msg string) error {
 		return o.out.send(protocol.Message{Kind: protocol.KindPhaseEnd, Phase: &protocol.PhaseInfo{Name: ph.Name, Error: msg}})
 	}
 	job := leaderJob{Phase: ph, StepTimeout: o.plan.StepTimeout, Self: o.self}
@@ -54,7 +55,7 @@ func (o *orchestrator) tsemPhase(ctx context.Context, ph protocol.Phase) error {
 			text, ok = o.plan.Files[t.Load]
 		}
 		if !ok {
-			return end(fmt.Sprintf("model %q is not available: the phase that exports it did not produce it", t.Load))
+			return phaseFailed(fmt.Sprintf("model %q is not available: the phase that exports it did not produce it", t.Load))
 		}
 		job.Model = text
 	}
@@ -64,22 +65,22 @@ func (o *orchestrator) tsemPhase(ctx context.Context, ph protocol.Phase) error {
 	}
 	jobPath := filepath.Join(os.TempDir(), "tsemlab-leader-"+ph.Name+".json")
 	if err := os.WriteFile(jobPath, data, 0o600); err != nil {
-		return end(err.Error())
+		return phaseFailed(err.Error())
 	}
 	defer os.Remove(jobPath)
 	r, w, err := os.Pipe()
 	if err != nil {
-		return end(err.Error())
+		return phaseFailed(err.Error())
 	}
 	defer r.Close()
 	stderr := newTail(8 << 10)
 	cmd := exec.Command(o.self, "leader", jobPath)
 	cmd.ExtraFiles = []*os.File{w}
 	cmd.Stdout = os.Stderr
-	cmd.Stderr = teeWriter{os.Stderr, stderr}
+	cmd.Stderr = io.MultiWriter(os.Stderr, stderr)
 	if err := cmd.Start(); err != nil {
 		w.Close()
-		return end(fmt.Sprintf("start namespace leader: %v", err))
+		return phaseFailed(fmt.Sprintf("start namespace leader: %v", err))
 	}
 	w.Close()
 	sawEnd := false
@@ -110,7 +111,7 @@ func (o *orchestrator) tsemPhase(ctx context.Context, ph protocol.Phase) error {
 		if t := strings.TrimSpace(stderr.String()); t != "" {
 			msg += tailLines(t, 5)
 		}
-		return end(msg)
+		return phaseFailed(msg)
 	}
 	return nil
 }
@@ -247,14 +248,14 @@ func (ns *namespace) facts() (tsemFacts, error) {
 		return nil, err
 	}
 	id := fmt.Sprint(ns.id)
-	return func(end *protocol.StepEnd) {
-		end.NamespaceID, end.Enforcing = id, ns.enforcing
+	return func(rep *protocol.StepEnd) {
+		rep.NamespaceID, rep.Enforcing = id, ns.enforcing
 		now, err := ns.m0.Forensics()
 		if err != nil || len(now) <= len(seen) {
 			return
 		}
 		for _, rec := range now[len(seen):] {
-			end.Forensics = append(end.Forensics, summarize(rec))
+			rep.Forensics = append(rep.Forensics, summarize(rec))
 		}
 		seen = now
 	}, nil
@@ -310,13 +311,4 @@ func summarize(rec string) string {
 		rec = rec[:120] + "..."
 	}
 	return rec
-}
-
-type teeWriter struct {
-	a, b interface{ Write([]byte) (int, error) }
-}
-
-func (t teeWriter) Write(p []byte) (int, error) {
-	_, _ = t.a.Write(p)
-	return t.b.Write(p)
 }

@@ -57,7 +57,7 @@ func Main(args []string) int {
 	if err != nil {
 		log.Printf("%v", err)
 	}
-	end()
+	powerOff()
 	return 1
 }
 
@@ -354,9 +354,9 @@ func loadModules(list string) ([]string, error) {
 	return loaded, errors.Join(errs...)
 }
 
-// end stops the VM. QEMU runs with -no-reboot, so a restart ends it on
+// powerOff stops the VM. QEMU runs with -no-reboot, so a restart ends it on
 // every kernel, with or without ACPI.
-func end() {
+func powerOff() {
 	unix.Sync()
 	_ = unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
 	// Only reached without CAP_SYS_BOOT; the host's timeout ends the VM.
