@@ -117,8 +117,8 @@ phases:
 	sc := run.Scenarios[0]
 	require.Equal(t, result.Fail, sc.Status, sc.Reason)
 	st := sc.Phases[0].Steps[0]
-	assert.Equal(t, "deny", st.Expected)
-	assert.Equal(t, "allow", st.Seen)
+	assert.Equal(t, protocol.OutcomeDeny, st.Expected)
+	assert.Equal(t, protocol.OutcomeAllow, st.Seen)
 	failed := result.Failed(st.Checks)
 	require.Len(t, failed, 2)
 	assert.Contains(t, failed[1].Got, "hello")
@@ -201,4 +201,39 @@ func TestRun_TSEMKernel_ScenariosPass(t *testing.T) {
 		}
 	}
 	assert.GreaterOrEqual(t, ran, 4, "process-mode TSEM scenarios run")
+}
+
+// The verdict rules on a real guest (stock kernel, no TSEM): refusal text
+// on stdout is no denial, an exit status above 128 is no signal, EPERM on
+// stderr with a failing exit is.
+func TestRun_VerdictsComeOnlyFromEvidence(t *testing.T) {
+	l := prepare(t, "")
+	f := scenarioFile(t, "verdicts", `
+name: verdicts
+phases:
+  - name: exec
+    steps:
+      - run: echo 'Operation not permitted'
+        expect: {outcome: allow}
+      - run: echo 'Operation not permitted' >&2; exit 0
+        expect: {outcome: allow}
+      - run: echo 'chown: Operation not permitted' >&2; exit 1
+        expect: {outcome: deny}
+      - run: kill -SYS $$
+        expect: {outcome: deny}
+  - name: shell
+    session: shell
+    steps:
+      - run: (exit 159)
+        expect: {outcome: error, exit_code: 159}
+      - run: sh -c 'kill -SYS $$'
+        expect: {outcome: deny}
+`)
+	run := runScenarios(t, l, f)
+	sc := run.Scenarios[0]
+	require.Equal(t, result.Pass, sc.Status, "%s\n%s", sc.Reason, sc.ConsoleTail)
+	steps := sc.Phases[1].Steps
+	assert.Empty(t, steps[0].Signal, "(exit 159) is not a signal")
+	assert.Contains(t, result.DescribeEvidence(steps[1].Evidence), "killed by SIGSYS (the shell reported")
+	assert.Contains(t, result.DescribeEvidence(sc.Phases[0].Steps[3].Evidence), "killed by SIGSYS (from the wait status)")
 }

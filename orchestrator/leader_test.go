@@ -1,0 +1,98 @@
+package orchestrator
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tsemlab/tsemlab/orchestrator/tsem"
+	"github.com/tsemlab/tsemlab/protocol"
+)
+
+// fakeModel0 lays out an empty internal_tma/model0 like securityfs and
+// opens it; the returned directory is where its files live.
+func fakeModel0(t *testing.T) (*tsem.Model0, string) {
+	t.Helper()
+	root := t.TempDir()
+	dir := filepath.Join(root, "tsem/internal_tma/model0")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	for _, name := range tsem.Model0Files {
+		content := ""
+		if name == "state" || name == "measurement" {
+			content = strings.Repeat("0", 64) + "\n"
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))
+	}
+	m, err := tsem.FS{Root: root}.OpenModel0()
+	require.NoError(t, err)
+	t.Cleanup(func() { m.Close() })
+	return m, dir
+}
+
+// recorder is a sender that keeps what it was sent.
+type recorder struct{ msgs []protocol.Message }
+
+func (r *recorder) send(m protocol.Message) error {
+	r.msgs = append(r.msgs, m)
+	return nil
+}
+
+func TestNamespaceFacts_EachStepGetsTheForensicsRecordedDuringIt(t *testing.T) {
+	m0, dir := fakeModel0(t)
+	ns := &namespace{m0: m0, id: 2, enforcing: true}
+	facts, err := ns.facts()
+	require.NoError(t, err)
+
+	var quiet protocol.StepEnd
+	facts(&quiet)
+	assert.Equal(t, "2", quiet.NamespaceID)
+	assert.True(t, quiet.Enforcing)
+	assert.Empty(t, quiet.Forensics)
+
+	rec, err := os.ReadFile("testdata/single-unlearned.enforce.forensics")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "forensics"), rec, 0o644))
+	var violating protocol.StepEnd
+	facts(&violating)
+	require.Len(t, violating.Forensics, 1)
+	assert.Contains(t, violating.Forensics[0], "cat  file_open  /etc/resolv.conf")
+
+	var after protocol.StepEnd
+	facts(&after)
+	assert.Empty(t, after.Forensics, "a record is one step's only")
+}
+
+func TestNamespaceReport_SendsModel0FilesTheExportAndThePhaseEnd(t *testing.T) {
+	m0, dir := fakeModel0(t)
+	coeff := strings.Repeat("ab", 32) + "\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "trajectory_coefficients"), []byte(coeff), 0o644))
+	ns := &namespace{
+		phase: protocol.Phase{Name: "learn", TSEM: &protocol.TSEM{Model: protocol.ModelLearn, Export: "cat.model"}},
+		m0:    m0, id: 3, aggregate: strings.Repeat("0", 64),
+	}
+	out := &recorder{}
+	require.NoError(t, ns.report(out, nil))
+
+	var names []string
+	var exported string
+	for _, m := range out.msgs[:len(out.msgs)-1] {
+		require.Equal(t, protocol.KindArtifact, m.Kind)
+		names = append(names, m.Artifact.Name)
+		if m.Artifact.Kind == protocol.ArtifactModel {
+			exported = m.Artifact.Content
+		}
+	}
+	assert.Contains(t, names, "learn.trajectory")
+	assert.Contains(t, names, "learn.forensics")
+	assert.Contains(t, names, "learn.id")
+	assert.Contains(t, names, "cat.model")
+	assert.Contains(t, exported, "state "+strings.TrimSpace(coeff))
+	end := out.msgs[len(out.msgs)-1]
+	require.Equal(t, protocol.KindPhaseEnd, end.Kind)
+	assert.Equal(t, "3", end.Phase.NamespaceID)
+	assert.Empty(t, end.Phase.Error)
+}
