@@ -1,0 +1,66 @@
+package runner
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tsemlab/tsemlab/harness/result"
+	"github.com/tsemlab/tsemlab/protocol"
+)
+
+func artifactRun(t *testing.T) *scenarioRun {
+	t.Helper()
+	return &scenarioRun{dir: t.TempDir(), res: &result.Scenario{}, artifacts: map[string]map[protocol.ArtifactKind]string{}}
+}
+
+func TestArtifact_GuestNamesCannotEscapeOrOverwrite(t *testing.T) {
+	for _, name := range []string{"console.log", "plan.json", "result.json", "../x", "/etc/passwd", ".hidden", "a/b", "", strings.Repeat("a", 200), "x\x00y"} {
+		t.Run(name, func(t *testing.T) {
+			r := artifactRun(t)
+			err := r.artifact(&protocol.Artifact{Phase: "p", Name: name, Content: "x"})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "bad name")
+			assert.Empty(t, r.res.Artifacts)
+		})
+	}
+}
+
+func TestArtifact_NeverFollowsAPlantedSymlinkNorOverwrites(t *testing.T) {
+	r := artifactRun(t)
+	outside := filepath.Join(t.TempDir(), "victim")
+	require.NoError(t, os.WriteFile(outside, []byte("precious"), 0o644))
+	require.NoError(t, os.Symlink(outside, filepath.Join(r.dir, "learn.model")))
+	err := r.artifact(&protocol.Artifact{Phase: "learn", Name: "learn.model", Content: "evil"})
+	require.Error(t, err)
+	data, _ := os.ReadFile(outside)
+	assert.Equal(t, "precious", string(data))
+
+	require.NoError(t, r.artifact(&protocol.Artifact{Phase: "learn", Name: "learn.state", Kind: protocol.ArtifactState, Content: "00"}))
+	assert.Error(t, r.artifact(&protocol.Artifact{Phase: "learn", Name: "learn.state", Content: "11"}), "a second artifact of one name")
+	data, _ = os.ReadFile(filepath.Join(r.dir, "learn.state"))
+	assert.Equal(t, "00", string(data))
+	assert.Equal(t, "00", r.artifacts["learn"][protocol.ArtifactState])
+}
+
+func TestArtifact_CountAndSizeAreBounded(t *testing.T) {
+	r := artifactRun(t)
+	for i := range maxArtifacts {
+		require.NoError(t, r.artifact(&protocol.Artifact{Name: fmt.Sprintf("a%03d", i), Content: "x"}))
+	}
+	err := r.artifact(&protocol.Artifact{Name: "one-too-many", Content: "x"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "more than 256 artifacts")
+
+	r = artifactRun(t)
+	big := strings.Repeat("x", maxArtifactBytes/2+1)
+	require.NoError(t, r.artifact(&protocol.Artifact{Name: "big1", Content: big}))
+	err = r.artifact(&protocol.Artifact{Name: "big2", Content: big})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "exceed 64 MiB")
+}
