@@ -427,3 +427,20 @@ func (d *decoder) files(n *yaml.Node) []File {
 	}
 	return out
 }
+
+// Select loads the definitions called names from dir, or all of them when
+// names is empty.
+func Select(dir string, names []string) ([]*Definition, error) {
+	if len(names) == 0 {
+		return LoadDir(dir)
+	}
+	var out []*Definition
+	for _, n := range names {
+		def, err := Find(dir, n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, def)
+	}
+	return out, nil
+}

@@ -147,3 +147,15 @@ func TestLoad_MissingFile(t *testing.T) {
 	_, err := Load("testdata/nope.yaml")
 	assert.EqualError(t, err, "testdata/nope.yaml: file does not exist; check the path")
 }
+
+func TestSelect_AllOrTheNamedOnes(t *testing.T) {
+	all, err := Select(shipped, nil)
+	require.NoError(t, err)
+	assert.Len(t, all, 2)
+	one, err := Select(shipped, []string{"httpd"})
+	require.NoError(t, err)
+	require.Len(t, one, 1)
+	assert.Equal(t, "httpd", one[0].Name)
+	_, err = Select(shipped, []string{"httpd", "nosuch"})
+	assert.ErrorContains(t, err, `no image definition "nosuch"`)
+}
