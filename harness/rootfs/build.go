@@ -110,8 +110,10 @@ func (b Builder) Build(ctx context.Context, def *Definition) (*Image, error) {
 		b.Log = slog.New(slog.DiscardHandler)
 	}
 	p := &progress{w: b.Progress, name: def.Name, start: time.Now()}
-	dir := b.Dir()
-	unlock, err := filelock.Lock(ctx, filepath.Join(dir, def.Name+".lock"))
+	lock := filepath.Join(b.Dir(), def.Name+".lock")
+	waiting := time.AfterFunc(time.Second, func() { p.phase("waiting for another tsemlab building this image (%s)", lock) })
+	unlock, err := filelock.Lock(ctx, lock)
+	waiting.Stop()
 	if err != nil {
 		return nil, err
 	}
@@ -137,8 +139,11 @@ func (b Builder) Build(ctx context.Context, def *Definition) (*Image, error) {
 	}
 	p.phase("resolved suite %s at %s: %s (InRelease of %s)", suite, mirror, rel.Suite, rel.Date.Format(time.DateOnly))
 	if rel.Fallback != "" {
-		b.Log.Warn("image "+def.Name+": "+rel.Fallback, "image", def.Name)
-		p.phase("notice: %s", rel.Fallback)
+		if p.w != nil {
+			p.phase("notice: %s", rel.Fallback)
+		} else {
+			b.Log.Warn("image "+def.Name+": "+rel.Fallback, "image", def.Name)
+		}
 	}
 	return b.build(ctx, def, rel, p)
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tsemlab/tsemlab/harness/filelock"
 )
 
 // fakeTools stands in for mmdebstrap and mkfs.erofs: mmdebstrap makes a
@@ -206,4 +208,34 @@ func TestCheckHost_NamesThePackagesToInstall(t *testing.T) {
 	err := checkHost()
 	require.ErrorIs(t, err, ErrMissingTool)
 	assert.EqualError(t, err, "missing tool: install it with apt-get install mmdebstrap erofs-utils")
+}
+
+func TestBuild_TwoBuildsOfOneImageBuildItOnce(t *testing.T) {
+	tools := &fakeTools{}
+	b := testBuilder(t, servingTrixie(), tools)
+	def := mustParse(t, "x.yaml", "name: x\n")
+	unlock, err := filelock.Lock(context.Background(), filepath.Join(b.Dir(), "x.lock"))
+	require.NoError(t, err)
+	type result struct {
+		img *Image
+		err error
+	}
+	done := make(chan result, 2)
+	for range 2 {
+		go func() {
+			img, err := b.Build(context.Background(), def)
+			done <- result{img, err}
+		}()
+	}
+	unlock()
+	var cached int
+	for range 2 {
+		r := <-done
+		require.NoError(t, r.err)
+		if r.img.Cached {
+			cached++
+		}
+	}
+	assert.Equal(t, 1, cached)
+	assert.Equal(t, []string{"mmdebstrap", "mkfs.erofs"}, tools.calls)
 }
