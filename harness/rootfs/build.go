@@ -351,23 +351,32 @@ func checkHost() error {
 	return nil
 }
 
-// runCommand runs argv with its output going to log. On cancellation it
-// sends SIGTERM, so that mmdebstrap unmounts what it mounted in the new
-// root before it exits.
+// stopGrace is how long an interrupted command may take to clean up
+// before its process group is killed.
+const stopGrace = time.Minute
+
+// runCommand runs argv in a process group of its own, with its output
+// going to log. On cancellation it sends SIGTERM to the whole group, as a
+// terminal's Ctrl-C would: mmdebstrap ignores signals while apt and dpkg
+// run and relies on them being stopped too, then unmounts what it mounted
+// in the new root and exits. Whatever is left of the group after
+// stopGrace is killed, so nothing keeps writing into the build directory.
 func runCommand(ctx context.Context, argv, env []string, log io.Writer) error {
 	fmt.Fprintf(log, "\n$ %s\n", strings.Join(argv, " "))
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 30 * time.Second
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s interrupted: %w", argv[0], ctx.Err())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
+	cmd.WaitDelay = stopGrace
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		if cmd.Process != nil {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		}
-		return err
+		return fmt.Errorf("interrupted: %w", ctx.Err())
 	}
-	return nil
+	return err
 }
 
 // installedPackages reads the packages dpkg's status file lists as
@@ -553,6 +562,10 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
+// maxTailLine is where tailOf cuts a line (dpkg's command lines run to
+// kilobytes).
+const maxTailLine = 200
+
 // tailOf is the last n lines of a file, formatted for an error message.
 func tailOf(path string, n int) string {
 	data, err := os.ReadFile(path)
@@ -563,9 +576,14 @@ func tailOf(path string, n int) string {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "FAILED:") {
-			lines = append(lines, l)
+		l := strings.TrimSpace(sc.Text())
+		if l == "" || strings.HasPrefix(l, "FAILED:") {
+			continue
 		}
+		if len(l) > maxTailLine {
+			l = strings.ToValidUTF8(l[:maxTailLine], "") + " ..."
+		}
+		lines = append(lines, l)
 	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]

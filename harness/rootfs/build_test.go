@@ -8,8 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -238,4 +241,40 @@ func TestBuild_TwoBuildsOfOneImageBuildItOnce(t *testing.T) {
 	}
 	assert.Equal(t, 1, cached)
 	assert.Equal(t, []string{"mmdebstrap", "mkfs.erofs"}, tools.calls)
+}
+
+func TestTailOf_LastLinesShortened(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "log")
+	require.NoError(t, os.WriteFile(f, []byte("one\n\ntwo\n"+strings.Repeat("x", 300)+"\nFAILED: it\n"), 0o644))
+	assert.Equal(t, "; it ends:\n  two\n  "+strings.Repeat("x", maxTailLine)+" ...", tailOf(f, 2))
+	assert.Equal(t, "", tailOf(filepath.Join(t.TempDir(), "none"), 2))
+}
+
+// TestRunCommand_InterruptStopsTheWholeGroup: like mmdebstrap, the parent
+// survives SIGTERM and waits for its child; only a signal to the group
+// stops the child, after which the parent cleans up and ends.
+func TestRunCommand_InterruptStopsTheWholeGroup(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	// The child writes its pid itself once it runs with default signal
+	// handling (an exec resets the parent's trap).
+	script := `trap 'echo parent got TERM' TERM; sh -c 'echo $$ > ` + pidFile + `; exec sleep 300' & wait; wait; echo parent saw the child end`
+	ctx, cancel := context.WithCancel(context.Background())
+	var log bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- runCommand(ctx, []string{"sh", "-c", script}, os.Environ(), &log) }()
+	require.Eventually(t, func() bool { b, err := os.ReadFile(pidFile); return err == nil && len(b) > 0 }, 10*time.Second, 20*time.Millisecond)
+	cancel()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(stopGrace / 2):
+		t.Fatalf("runCommand did not return after cancellation; log: %s", log.String())
+	}
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Contains(t, log.String(), "parent saw the child end")
+	b, rerr := os.ReadFile(pidFile)
+	require.NoError(t, rerr)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	require.NotZero(t, pid)
+	assert.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "the child is gone")
 }
