@@ -29,7 +29,7 @@ lint:
 	$(GO) vet ./...
 	@if command -v staticcheck >/dev/null; then staticcheck ./...; fi
 
-## images: build (or find cached) the guest initramfs for the default kernel
+## images: build (or find cached) the guest initramfs for the default kernel and the images/ root filesystems
 images: deps build
 	$(TSEMLAB) image build
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages tsemlab needs on a Debian or Ubuntu host, if any
 # are missing: QEMU, apt/dpkg tools for the stock kernel, bash and coreutils for
-# the guest image. Go itself must already be installed (1.26 or newer).
+# the guest image, mmdebstrap and erofs-utils for the workload images. Go
+# itself must already be installed (1.26 or newer).
 set -euo pipefail
 
 need=()
@@ -11,6 +12,10 @@ command -v chown >/dev/null || need+=(coreutils)
 command -v bash >/dev/null || need+=(bash)
 command -v git >/dev/null || need+=(git)
 command -v make >/dev/null || need+=(make)
+# Workload root filesystems (images/): bootstrapped with mmdebstrap, packed
+# as erofs.
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+command -v mkfs.erofs >/dev/null || need+=(erofs-utils)
 # The default stock kernel is fetched with apt; an empty package index cannot
 # resolve it.
 index_empty=0

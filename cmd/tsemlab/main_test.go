@@ -95,6 +95,19 @@ func TestRun_MissingKernelExits3(t *testing.T) {
 	assert.Contains(t, o.stderr, "/nonexistent/bzImage")
 }
 
+func TestImageBuild_UnknownNameExits2WithTheDefinedOnes(t *testing.T) {
+	o := tsemlab(t, nil, "image", "build", "debian-minimall")
+	assert.Equal(t, 2, o.code)
+	assert.Contains(t, o.stderr, `no image definition "debian-minimall"`)
+	assert.Contains(t, o.stderr, `did you mean "debian-minimal"?`)
+}
+
+func TestImageBuild_BadDefinitionExits2WithFileLineColumn(t *testing.T) {
+	o := tsemlab(t, nil, "image", "build", "--images", "harness/rootfs/testdata/bad", "unknown-field")
+	assert.Equal(t, 2, o.code)
+	assert.Contains(t, o.stderr, `harness/rootfs/testdata/bad/unknown-field.yaml:2:1: unknown field "pakages" in an image definition; did you mean "packages"?`)
+}
+
 func TestModelPseudonym_PrintsPasteableLine(t *testing.T) {
 	o := tsemlab(t, nil, "model", "pseudonym", "/root/.bash_history")
 	require.Equal(t, 0, o.code, o.stderr)

@@ -217,7 +217,7 @@ phases:
         expect: {outcome: allow}
       - run: echo 'Operation not permitted' >&2; exit 0
         expect: {outcome: allow}
-      - run: echo 'chown: Operation not permitted' >&2; exit 1
+      - run: "echo 'chown - Operation not permitted' >&2; exit 1"
         expect: {outcome: deny}
       - run: kill -SYS $$
         expect: {outcome: deny}
