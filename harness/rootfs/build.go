@@ -81,7 +81,7 @@ type Builder struct {
 	Log      *slog.Logger
 
 	// run executes a build command; tests replace it.
-	run func(ctx context.Context, argv, env []string, log io.Writer) error
+	run runFunc
 }
 
 // ReleaseTTL is how long a suite's InRelease is trusted before the mirror
@@ -268,50 +268,11 @@ func (b Builder) build(ctx context.Context, def *Definition, rel *Release, p *pr
 			b.Log.Warn("cannot remove build directory", "dir", tmp, "err", rerr)
 		}
 	}()
-	stage, root, packed := filepath.Join(tmp, "stage"), filepath.Join(tmp, "root"), filepath.Join(tmp, "image."+Format)
-	if err := os.Mkdir(stage, 0o700); err != nil {
-		return nil, err
-	}
-	for i, f := range def.Files {
-		if err := os.WriteFile(StagedFile(stage, i), []byte(f.Content), 0o600); err != nil {
-			return nil, err
-		}
-	}
-	epoch := rel.Date.Unix()
-	env := append(os.Environ(), "SOURCE_DATE_EPOCH="+strconv.FormatInt(epoch, 10))
-
-	p.phase("mmdebstrap %s %s%s (a few minutes; log %s)", rel.Suite, def.Variant, plusPackages(def.Packages), logPath)
-	if err := run(ctx, MmdebstrapArgv(def, rel, stage, root), env, logf); err != nil {
-		return nil, fmt.Errorf("mmdebstrap: %w", err)
-	}
-	pkgs, err := installedPackages(filepath.Join(root, "var/lib/dpkg/status"))
+	img, packed, err := b.makeImage(ctx, run, def, rel, key, tmp, logPath, logf, p)
 	if err != nil {
 		return nil, err
 	}
-	debVersion, _ := os.ReadFile(filepath.Join(root, "etc/debian_version"))
-
-	p.phase("packing %s", Format)
-	if err := run(ctx, MkfsArgv(key, epoch, root, packed), env, logf); err != nil {
-		return nil, fmt.Errorf("mkfs.erofs: %w", err)
-	}
-	if b.run == nil {
-		if err := run(ctx, []string{"fsck.erofs", packed}, env, logf); err != nil {
-			return nil, fmt.Errorf("fsck.erofs of the new image: %w", err)
-		}
-	}
-	sum, size, err := fileSHA256(packed)
-	if err != nil {
-		return nil, err
-	}
-	img := &Image{
-		Name: def.Name, Path: imgPath, Format: Format, Key: key, SHA256: sum, Size: size,
-		Release: *rel, DebianVersion: strings.TrimSpace(string(debVersion)), Arch: Arch(),
-		SourceDateEpoch: epoch, Entrypoint: def.Entrypoint, Packages: pkgs, Definition: def,
-		Log: logPath, Built: time.Now().UTC().Truncate(time.Second),
-	}
-	if b.run == nil {
-		img.Tools = toolVersions(ctx)
-	}
+	img.Path, img.Log = imgPath, logPath
 	img.BuildSeconds = time.Since(started).Round(100 * time.Millisecond).Seconds()
 	data, err := json.MarshalIndent(img, "", "  ")
 	if err != nil {
@@ -328,11 +289,62 @@ func (b Builder) build(ctx context.Context, def *Definition, rel *Release, p *pr
 	if err := writeFileAtomic(metaPath, data); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(logf, "built %s (%d bytes, sha256 %s) in %.1fs\n", imgPath, size, sum, img.BuildSeconds)
-	p.phase("built %s (%s, %s %s)", imgPath, humanSize(size), rel.Suite, img.DebianVersion)
+	fmt.Fprintf(logf, "built %s (%d bytes, sha256 %s) in %.1fs\n", imgPath, img.Size, img.SHA256, img.BuildSeconds)
+	p.phase("built %s (%s, %s %s)", imgPath, humanSize(img.Size), rel.Suite, img.DebianVersion)
 	b.prune(def.Name, imgPath)
 	return img, nil
 }
+
+// makeImage bootstraps def's tree in tmp and packs it; it returns the
+// image's metadata (without its cache paths) and the packed file.
+func (b Builder) makeImage(ctx context.Context, run runFunc, def *Definition, rel *Release, key, tmp, logPath string, logf io.Writer, p *progress) (*Image, string, error) {
+	stage, root, packed := filepath.Join(tmp, "stage"), filepath.Join(tmp, "root"), filepath.Join(tmp, "image."+Format)
+	if err := os.Mkdir(stage, 0o700); err != nil {
+		return nil, "", err
+	}
+	for i, f := range def.Files {
+		if err := os.WriteFile(StagedFile(stage, i), []byte(f.Content), 0o600); err != nil {
+			return nil, "", err
+		}
+	}
+	epoch := rel.Date.Unix()
+	env := append(os.Environ(), "SOURCE_DATE_EPOCH="+strconv.FormatInt(epoch, 10))
+	p.phase("mmdebstrap %s %s%s (a few minutes; log %s)", rel.Suite, def.Variant, plusPackages(def.Packages), logPath)
+	if err := run(ctx, MmdebstrapArgv(def, rel, stage, root), env, logf); err != nil {
+		return nil, "", fmt.Errorf("mmdebstrap: %w", err)
+	}
+	pkgs, err := installedPackages(filepath.Join(root, "var/lib/dpkg/status"))
+	if err != nil {
+		return nil, "", err
+	}
+	debVersion, _ := os.ReadFile(filepath.Join(root, "etc/debian_version"))
+	p.phase("packing %s", Format)
+	if err := run(ctx, MkfsArgv(key, epoch, root, packed), env, logf); err != nil {
+		return nil, "", fmt.Errorf("mkfs.erofs: %w", err)
+	}
+	if b.run == nil {
+		if err := run(ctx, []string{"fsck.erofs", packed}, env, logf); err != nil {
+			return nil, "", fmt.Errorf("fsck.erofs of the new image: %w", err)
+		}
+	}
+	sum, size, err := fileSHA256(packed)
+	if err != nil {
+		return nil, "", err
+	}
+	img := &Image{
+		Name: def.Name, Format: Format, Key: key, SHA256: sum, Size: size,
+		Release: *rel, DebianVersion: strings.TrimSpace(string(debVersion)), Arch: Arch(),
+		SourceDateEpoch: epoch, Entrypoint: def.Entrypoint, Packages: pkgs, Definition: def,
+		Built: time.Now().UTC().Truncate(time.Second),
+	}
+	if b.run == nil {
+		img.Tools = toolVersions(ctx)
+	}
+	return img, packed, nil
+}
+
+// runFunc runs one build command with its output going to log.
+type runFunc func(ctx context.Context, argv, env []string, log io.Writer) error
 
 // checkHost reports what the real build needs and lacks.
 func checkHost() error {
