@@ -112,7 +112,7 @@ func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	progress := report.NewProgress(progressTo, report.HumanOptions{Color: color})
 	run := runner.Run(ctx, runner.Config{
 		Kernel: l.Kernel, Image: l.Image, Accel: l.Accel, QEMU: l.QEMU, QEMUVersion: l.QEMUVersion,
-		OutDir: out, Timeout: f.timeout, Jobs: f.jobs, MemoryMiB: f.memory, Append: f.appendArgs,
+		OutDir: out, Timeout: f.timeout, Jobs: f.jobs, MemoryMiB: f.memory, Append: f.appendArgs, Facts: l.Facts,
 		Log: g.log, Observer: progress,
 	}, scenarios)
 	if err := writeReports(run, f, out, color); err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tsemlab/tsemlab/harness/boot"
+	"github.com/tsemlab/tsemlab/harness/facts"
 	"github.com/tsemlab/tsemlab/harness/image"
 	"github.com/tsemlab/tsemlab/harness/kernel"
 	"github.com/tsemlab/tsemlab/harness/qemu"
@@ -37,6 +38,9 @@ type Options struct {
 
 // Lab is a ready environment.
 type Lab struct {
+	// Facts remembers what kernels said about themselves at their first
+	// boot here, so that unmet requirements skip without a boot.
+	Facts       facts.Cache
 	Kernel      *kernel.Kernel
 	Image       *image.Image
 	Accel       qemu.Choice
@@ -91,7 +95,7 @@ func SourceDir() (string, error) {
 
 // Prepare gets the kernel, image, QEMU and accelerator ready.
 func Prepare(ctx context.Context, o Options) (*Lab, error) {
-	l := &Lab{QEMU: o.QEMU}
+	l := &Lab{QEMU: o.QEMU, Facts: facts.Cache{Dir: filepath.Join(o.CacheDir, "facts")}}
 	if l.QEMU == "" {
 		l.QEMU = "qemu-system-x86_64"
 	}
@@ -130,7 +134,12 @@ func Prepare(ctx context.Context, o Options) (*Lab, error) {
 		CacheFile:   filepath.Join(o.CacheDir, "accel.json"),
 		Fingerprint: fingerprint(l),
 		Boot: func(ctx context.Context, a qemu.Accel) error {
-			_, err := l.ProbeBoot(ctx, a, o.Log)
+			rep, err := l.ProbeBoot(ctx, a, o.Log)
+			if err == nil {
+				if ferr := l.Facts.Put(l.Kernel.SHA256, nil, rep.Hello, time.Now()); ferr != nil {
+					o.Log.Warn("kernel facts not remembered", "err", ferr)
+				}
+			}
 			return err
 		},
 	}

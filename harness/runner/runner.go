@@ -21,6 +21,7 @@ import (
 
 	"github.com/tsemlab/tsemlab/harness/boot"
 	"github.com/tsemlab/tsemlab/harness/console"
+	"github.com/tsemlab/tsemlab/harness/facts"
 	"github.com/tsemlab/tsemlab/harness/image"
 	"github.com/tsemlab/tsemlab/harness/judge"
 	"github.com/tsemlab/tsemlab/harness/kernel"
@@ -53,7 +54,10 @@ type Config struct {
 	Jobs      int
 	MemoryMiB int
 	// Append adds kernel command-line arguments.
-	Append   []string
+	Append []string
+	// Facts remembers each kernel's hello, so that a scenario whose
+	// requirements the kernel cannot meet is skipped without a boot.
+	Facts    facts.Cache
 	Log      *slog.Logger
 	Observer Observer
 }
@@ -180,6 +184,12 @@ func runScenario(ctx context.Context, c Config, s *scenario.Scenario) *result.Sc
 	if c.Observer != nil {
 		c.Observer.ScenarioStarted(s.Name)
 	}
+	if res := skipKnown(c, s); res != nil {
+		if c.Observer != nil {
+			c.Observer.ScenarioFinished(res)
+		}
+		return res
+	}
 	r := attempt(ctx, c, s)
 	if c.Accel.Accel == qemu.KVM && r.kvmFailed() && ctx.Err() == nil {
 		// The probe boot worked but this guest died in KVM (seen on nested
@@ -197,6 +207,35 @@ func runScenario(ctx context.Context, c Config, s *scenario.Scenario) *result.Sc
 		c.Observer.ScenarioFinished(r.res)
 	}
 	return r.res
+}
+
+// skipKnown returns the skipped result of a scenario the kernel is already
+// known not to be able to run (see package facts), or nil. Nothing boots.
+func skipKnown(c Config, s *scenario.Scenario) *result.Scenario {
+	why := c.Facts.Skip(c.Kernel.SHA256, c.Append, protocol.Requires{LSM: s.Requires.LSM, Features: s.Requires.Features})
+	if why == "" {
+		return nil
+	}
+	res := &result.Scenario{Name: s.Name, File: s.File, Description: s.Description, Status: result.Skip, Reason: why + tsemHint(s, nil),
+		Env: result.Environment{KernelPath: c.Kernel.Path, KernelSHA256: c.Kernel.SHA256, KernelRelease: c.Kernel.Release}}
+	judge.Finish(res, s)
+	dir := filepath.Join(c.OutDir, s.Name)
+	res.Dir = dir
+	if err := os.MkdirAll(dir, 0o755); err == nil {
+		err = writeJSON(filepath.Join(dir, "result.json"), res)
+		if err != nil {
+			c.Log.Error("result not saved", "scenario", s.Name, "err", err)
+		}
+	}
+	return res
+}
+
+// tsemHint tells how to get a kernel that can run a TSEM scenario.
+func tsemHint(s *scenario.Scenario, hello *protocol.Hello) string {
+	if slices.Contains(s.Requires.LSM, "tsem") && (hello == nil || !slices.Contains(hello.LSMs, "tsem")) {
+		return "; build a TSEM kernel (see README: TSEM kernels) and pass it with --kernel, or set TSEMLAB_TSEM_KERNEL for the tests"
+	}
+	return ""
 }
 
 // attempt runs the scenario once: boot and follow the guest, then judge.
@@ -420,6 +459,9 @@ func (r *scenarioRun) handle(m protocol.Message) {
 	case protocol.KindHello:
 		r.hello = m.Hello
 		r.res.Env.LSMs = m.Hello.LSMs
+		if err := r.c.Facts.Put(r.c.Kernel.SHA256, r.c.Append, *m.Hello, time.Now()); err != nil {
+			r.c.Log.Warn("kernel facts not remembered", "err", err)
+		}
 		if m.Hello.ProtocolVersion != protocol.Version {
 			r.guestErr = append(r.guestErr, fmt.Sprintf("guest speaks protocol %d, host %d: rebuild the image", m.Hello.ProtocolVersion, protocol.Version))
 		}
@@ -450,10 +492,7 @@ func (r *scenarioRun) handle(m protocol.Message) {
 }
 
 func (r *scenarioRun) skip(reason string) {
-	if slices.Contains(r.s.Requires.LSM, "tsem") && (r.hello == nil || !slices.Contains(r.hello.LSMs, "tsem")) {
-		reason += "; build a TSEM kernel (see README: TSEM kernels) and pass it with --kernel, or set TSEMLAB_TSEM_KERNEL for the tests"
-	}
-	r.res.Status, r.res.Reason = result.Skip, reason
+	r.res.Status, r.res.Reason = result.Skip, reason+tsemHint(r.s, r.hello)
 }
 
 // step judges one finished step against its spec.

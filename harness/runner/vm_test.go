@@ -66,7 +66,7 @@ func runScenarios(t *testing.T, l *lab.Lab, files ...string) *result.Run {
 func labConfig(l *lab.Lab, out string) Config {
 	return Config{
 		Kernel: l.Kernel, Image: l.Image, Accel: l.Accel, QEMU: l.QEMU, QEMUVersion: l.QEMUVersion,
-		OutDir: out, Log: discard(),
+		OutDir: out, Log: discard(), Facts: l.Facts,
 	}
 }
 
