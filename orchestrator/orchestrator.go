@@ -113,14 +113,20 @@ func (o *orchestrator) main(ctx context.Context) error {
 		return err
 	}
 	mountSecurityfs()
+	t := uptime()
 	loaded, modErr := loadModules(protocol.ModulesList)
-	hello := describe()
-	hello.Modules = loaded
+	hello := newHello(loaded, uptime()-t)
 	if err := o.out.send(protocol.Message{Kind: protocol.KindHello, Hello: &hello}); err != nil {
 		return err
 	}
 	if modErr != nil {
 		o.logf("loading modules: %v", modErr)
+	}
+	if o.plan.Await {
+		var err error
+		if hello, err = o.await(hello); err != nil {
+			return err
+		}
 	}
 	if o.plan.Probe {
 		return o.done()
@@ -152,14 +158,23 @@ func (o *orchestrator) readPlan() error {
 	if err != nil {
 		return fmt.Errorf("read plan: %w", err)
 	}
-	if err := json.Unmarshal(data, &o.plan); err != nil {
-		return fmt.Errorf("decode plan %s: %w", protocol.PlanPath, err)
-	}
-	if o.plan.Version != protocol.Version {
-		return fmt.Errorf("plan version %d, this orchestrator speaks %d: rebuild the image", o.plan.Version, protocol.Version)
+	if o.plan, err = decodePlan(data, protocol.PlanPath); err != nil {
+		return err
 	}
 	o.self, err = os.Executable()
 	return err
+}
+
+// decodePlan decodes and checks a plan that came from where.
+func decodePlan(data []byte, where string) (protocol.Plan, error) {
+	var p protocol.Plan
+	if err := json.Unmarshal(data, &p); err != nil {
+		return p, fmt.Errorf("decode plan %s: %w", where, err)
+	}
+	if p.Version != protocol.Version {
+		return p, fmt.Errorf("plan version %d, this orchestrator speaks %d: rebuild the image", p.Version, protocol.Version)
+	}
+	return p, nil
 }
 
 func (o *orchestrator) done() error {

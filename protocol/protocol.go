@@ -85,6 +85,18 @@ type Plan struct {
 	// Files are extra inputs the host ships with the plan (models to load),
 	// keyed by the name the phase refers to.
 	Files map[string]string `json:"files,omitempty"`
+	// Await makes the guest send its hello and then wait for the plan it
+	// is to run, one JSON line on the results port (see AwaitPlan), after
+	// which it says hello again and runs that plan. The host boots such a
+	// guest once, snapshots it while it waits, and restores the snapshot
+	// for each scenario.
+	Await bool `json:"await,omitempty"`
+}
+
+// AwaitPlan is the plan of a guest booted to be snapshotted: it says hello
+// and waits for its scenario's plan on the results port.
+func AwaitPlan() Plan {
+	return Plan{Version: Version, Scenario: "snapshot", Await: true}
 }
 
 // Requires lists what the kernel must offer for the scenario to be meaningful.
@@ -229,6 +241,14 @@ type Hello struct {
 	Clocksource string   `json:"clocksource,omitempty"`
 	// Modules lists the kernel modules the orchestrator loaded.
 	Modules []string `json:"modules,omitempty"`
+	// Where boot time went, on the guest's CLOCK_BOOTTIME: when init
+	// (pid 1) and the orchestrator started, and how long loading the
+	// modules and describing the kernel took. A guest restored from a
+	// snapshot reports its original boot.
+	InitStart         Duration `json:"init_start,omitempty"`
+	OrchestratorStart Duration `json:"orchestrator_start,omitempty"`
+	ModulesTook       Duration `json:"modules_took,omitempty"`
+	DescribeTook      Duration `json:"describe_took,omitempty"`
 }
 
 // Skip says why the guest will not run the plan.

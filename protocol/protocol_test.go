@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -72,4 +73,16 @@ func FuzzDecode(f *testing.F) {
 		_, err = Decode(line)
 		require.NoError(t, err)
 	})
+}
+
+func TestAwaitPlan_SurvivesJSONAndRunsNothing(t *testing.T) {
+	p := AwaitPlan()
+	b, err := json.Marshal(p)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"await":true`)
+	var got Plan
+	require.NoError(t, json.Unmarshal(b, &got))
+	assert.Equal(t, p, got)
+	assert.Empty(t, got.Phases)
+	assert.Equal(t, Version, got.Version)
 }

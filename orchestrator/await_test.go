@@ -1,0 +1,101 @@
+package orchestrator
+
+import (
+	"bufio"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tsemlab/tsemlab/protocol"
+)
+
+// hostLine is a sender the host can send one line to, like the results port.
+type hostLine struct {
+	recorder
+	line string
+}
+
+func (h *hostLine) receive() ([]byte, error) {
+	return readLine(bufio.NewReader(strings.NewReader(h.line)), protocol.MaxLine)
+}
+
+func planLine(t *testing.T, p protocol.Plan) string {
+	t.Helper()
+	b, err := json.Marshal(p)
+	require.NoError(t, err)
+	return string(b) + "\n"
+}
+
+func TestAwait_TakesThePlanAndSaysHelloAgainKeepingBootTimes(t *testing.T) {
+	plan := protocol.Plan{Version: protocol.Version, Scenario: "caps-chown", Phases: []protocol.Phase{{Name: "p"}}}
+	host := &hostLine{line: planLine(t, plan)}
+	o := &orchestrator{out: host, plan: protocol.AwaitPlan()}
+	first := protocol.Hello{Modules: []string{"virtio_blk"}, InitStart: protocol.Duration(time.Second), OrchestratorStart: protocol.Duration(2 * time.Second), ModulesTook: protocol.Duration(time.Millisecond)}
+
+	h, err := o.await(first)
+	require.NoError(t, err)
+	assert.Equal(t, plan, o.plan)
+	require.Len(t, host.msgs, 1)
+	assert.Equal(t, protocol.KindHello, host.msgs[0].Kind)
+	assert.Equal(t, h, *host.msgs[0].Hello)
+	assert.Equal(t, protocol.Version, h.ProtocolVersion)
+	assert.Equal(t, first.Modules, h.Modules)
+	assert.Equal(t, first.InitStart, h.InitStart)
+	assert.Equal(t, first.OrchestratorStart, h.OrchestratorStart)
+	assert.Equal(t, first.ModulesTook, h.ModulesTook)
+}
+
+func TestAwait_RefusesWhatCannotBeRun(t *testing.T) {
+	tests := []struct{ name, line, want string }{
+		{"other version", `{"version":1,"scenario":"x"}` + "\n", "plan version 1"},
+		{"garbage", "{\n", "decode plan from the results port"},
+		{"another wait", planLine(t, protocol.AwaitPlan()), "another plan to wait with"},
+		{"no newline", `{"version":2}`, "ended without a newline"},
+		{"nothing", "", "EOF"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			host := &hostLine{line: tt.line}
+			o := &orchestrator{out: host, plan: protocol.AwaitPlan()}
+			_, err := o.await(protocol.Hello{})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.Empty(t, host.msgs, "no second hello")
+		})
+	}
+}
+
+func TestAwait_NeedsAChannelTheHostCanSendOn(t *testing.T) {
+	o := &orchestrator{out: &recorder{}, plan: protocol.AwaitPlan()}
+	_, err := o.await(protocol.Hello{})
+	assert.ErrorContains(t, err, "cannot send on this channel")
+}
+
+func TestReadLine_LongLinesAcrossBuffersAndTheBound(t *testing.T) {
+	long := strings.Repeat("x", 100) + "\n"
+	got, err := readLine(bufio.NewReaderSize(strings.NewReader(long), 16), 1000)
+	require.NoError(t, err)
+	assert.Equal(t, strings.TrimSpace(long), string(got))
+	_, err = readLine(bufio.NewReaderSize(strings.NewReader(long), 16), 50)
+	assert.ErrorContains(t, err, "longer than")
+}
+
+func TestStartTime_ReadsField22InClockTicks(t *testing.T) {
+	// /proc/1/stat of a u-root guest; a command name with spaces and
+	// parentheses must not shift the fields.
+	stat := "1 (init) S 0 1 1 0 -1 4194560 1106 2716 0 0 1 7 3 9 20 0 7 0 153 1243549696 2519 18446744073709551615 1 1 0 0 0 0 0 0 2143420159 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0"
+	got, err := startTime(stat)
+	require.NoError(t, err)
+	assert.Equal(t, 1530*time.Millisecond, got)
+	got, err = startTime(strings.Replace(stat, "(init)", "(a b) c)", 1))
+	require.NoError(t, err)
+	assert.Equal(t, 1530*time.Millisecond, got)
+	_, err = startTime("1 (init) S 0")
+	assert.Error(t, err)
+	_, err = startTime("garbage")
+	assert.Error(t, err)
+}
