@@ -39,6 +39,15 @@ type Config struct {
 	QMPSocket string
 	// NoPVPanic leaves out the pvpanic device.
 	NoPVPanic bool
+	// MemoryFile backs guest RAM with a file, for snapshots (see
+	// VM.Save): with MemoryShared the guest's writes reach the file (the
+	// VM a snapshot is taken of); without, the file is mapped copy on
+	// write and never changes (the VMs restored from it, any number at
+	// once).
+	MemoryFile   string
+	MemoryShared bool
+	// Incoming starts QEMU paused, waiting for a saved state (VM.Load).
+	Incoming bool
 }
 
 // Option sets part of a Config; it fails on a value that cannot work.
@@ -117,6 +126,26 @@ func WithBinary(path string) Option {
 	}
 }
 
+// WithMemoryFile backs guest RAM with the file at path, written through
+// when shared, else mapped copy on write.
+func WithMemoryFile(path string, shared bool) Option {
+	return func(c *Config) error {
+		if path == "" {
+			return errors.New("qemu: no memory file")
+		}
+		c.MemoryFile, c.MemoryShared = path, shared
+		return nil
+	}
+}
+
+// WithIncoming starts QEMU waiting for a saved state instead of booting.
+func WithIncoming() Option {
+	return func(c *Config) error {
+		c.Incoming = true
+		return nil
+	}
+}
+
 // DefaultAppend is the kernel command line every boot gets: the console on
 // the first serial port, a panic or oops ends the VM at once (QEMU runs with
 // -no-reboot), and TSEM does not model the root namespace (scenarios model
@@ -127,12 +156,16 @@ var DefaultAppend = []string{"console=ttyS0", "panic=-1", "oops=panic", "tsem_mo
 func (c *Config) Cmdline() []string {
 	args := []string{c.Binary, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"}
 	// q35 under both accelerators: microvm does not boot under TCG.
-	switch c.Accel {
-	case KVM:
-		args = append(args, "-machine", "q35,accel=kvm", "-cpu", "host")
-	default:
-		args = append(args, "-machine", "q35,accel=tcg", "-cpu", "max")
+	machine, cpu := "q35,accel=tcg", "max"
+	if c.Accel == KVM {
+		machine, cpu = "q35,accel=kvm", "host"
 	}
+	if c.MemoryFile != "" {
+		machine += ",memory-backend=ram"
+		args = append(args, "-object", fmt.Sprintf("memory-backend-file,id=ram,size=%dM,mem-path=%s,share=%s",
+			c.MemoryMiB, optionValue(c.MemoryFile), map[bool]string{true: "on", false: "off"}[c.MemoryShared]))
+	}
+	args = append(args, "-machine", machine, "-cpu", cpu)
 	args = append(args,
 		"-m", strconv.Itoa(c.MemoryMiB),
 		"-smp", strconv.Itoa(c.CPUs),
@@ -154,5 +187,12 @@ func (c *Config) Cmdline() []string {
 	if len(c.Append) > 0 {
 		args = append(args, "-append", strings.Join(c.Append, " "))
 	}
+	if c.Incoming {
+		args = append(args, "-incoming", "defer")
+	}
 	return args
 }
+
+// optionValue escapes a value inside a QEMU option list (a comma is
+// written twice).
+func optionValue(v string) string { return strings.ReplaceAll(v, ",", ",,") }

@@ -1,29 +1,15 @@
 package qemu
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tsemlab/tsemlab/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-// golden compares got with testdata/name, rewriting it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test -update to create %s", path)
-	assert.Equal(t, string(want), got)
-}
 
 func TestCmdline_PinsEveryFlag(t *testing.T) {
 	base := []Option{
@@ -38,6 +24,8 @@ func TestCmdline_PinsEveryFlag(t *testing.T) {
 	}{
 		{name: "tcg", opts: []Option{WithAccel(TCG)}},
 		{name: "kvm", opts: []Option{WithAccel(KVM), WithMemory(2048), WithBinary("/opt/qemu/bin/qemu-system-x86_64")}},
+		{name: "tcg-snapshot-source", opts: []Option{WithAccel(TCG), WithMemoryFile("/cache/snapshots/k,1/ram", true)}},
+		{name: "tcg-snapshot-restore", opts: []Option{WithAccel(TCG), WithMemoryFile("/cache/snapshots/k/ram", false), WithIncoming()}},
 		{name: "tcg-no-pvpanic-no-initrd", opts: []Option{WithKernel("/k/bzImage", ""), WithAppend("tsem_mode=1")}, mutate: func(c *Config) {
 			c.NoPVPanic = true
 			c.CPUs = 2
@@ -50,7 +38,7 @@ func TestCmdline_PinsEveryFlag(t *testing.T) {
 			if tt.mutate != nil {
 				tt.mutate(c)
 			}
-			golden(t, "cmdline-"+tt.name+".golden", strings.Join(c.Cmdline(), "\n")+"\n")
+			testutil.Golden(t, filepath.Join("testdata", "cmdline-"+tt.name+".golden"), []byte(strings.Join(c.Cmdline(), "\n")+"\n"))
 		})
 	}
 }

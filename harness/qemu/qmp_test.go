@@ -3,6 +3,7 @@ package qemu
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"sync"
@@ -18,8 +19,14 @@ import (
 type fakeMonitor struct {
 	mu      sync.Mutex
 	replies map[string]string
-	ran     []string
-	events  chan qmp.Event
+	// then holds replies given one at a time before replies' (the
+	// states of a migration in progress).
+	then map[string][]string
+	// fail makes a command fail with this QMP error.
+	fail   map[string]string
+	ran    []string
+	sent   []string
+	events chan qmp.Event
 }
 
 func newFakeMonitor() *fakeMonitor {
@@ -45,6 +52,14 @@ func (f *fakeMonitor) Run(cmd []byte) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.ran = append(f.ran, c.Execute)
+	f.sent = append(f.sent, string(cmd))
+	if msg, ok := f.fail[c.Execute]; ok {
+		return nil, errors.New(msg)
+	}
+	if next := f.then[c.Execute]; len(next) > 0 {
+		f.then[c.Execute] = next[1:]
+		return []byte(next[0]), nil
+	}
 	return []byte(f.replies[c.Execute]), nil
 }
 func (f *fakeMonitor) Events(context.Context) (<-chan qmp.Event, error) { return f.events, nil }

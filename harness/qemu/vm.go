@@ -85,11 +85,12 @@ func Start(ctx context.Context, c *Config, console io.Writer, log *slog.Logger) 
 }
 
 // Results is the guest's results channel (its second serial port): reads
-// block until QEMU connects and end with io.EOF when QEMU exits. What the
-// bytes mean is package qevent's business.
-func (v *VM) Results() io.Reader { return v.results }
+// and writes block until QEMU connects; reads end with io.EOF when QEMU
+// exits. The guest writes its messages; the host writes only to a guest
+// waiting for its plan. What the bytes mean is package qevent's business.
+func (v *VM) Results() io.ReadWriter { return v.results }
 
-// resultsConn accepts QEMU's connection to the results socket on first read.
+// resultsConn accepts QEMU's connection to the results socket on first use.
 type resultsConn struct {
 	ln     net.Listener
 	exited <-chan struct{}
@@ -98,7 +99,7 @@ type resultsConn struct {
 	err    error
 }
 
-func (r *resultsConn) Read(p []byte) (int, error) {
+func (r *resultsConn) accept() error {
 	r.once.Do(func() {
 		r.conn, r.err = r.ln.Accept()
 		if r.err != nil {
@@ -107,8 +108,19 @@ func (r *resultsConn) Read(p []byte) (int, error) {
 		}
 		go func() { <-r.exited; r.conn.Close() }()
 	})
-	if r.err != nil {
-		return 0, r.err
+	return r.err
+}
+
+func (r *resultsConn) Write(p []byte) (int, error) {
+	if err := r.accept(); err != nil {
+		return 0, fmt.Errorf("results channel: QEMU never connected: %w", err)
+	}
+	return r.conn.Write(p)
+}
+
+func (r *resultsConn) Read(p []byte) (int, error) {
+	if err := r.accept(); err != nil {
+		return 0, err
 	}
 	n, err := r.conn.Read(p)
 	if err != nil && n == 0 {
