@@ -75,3 +75,24 @@ func (s *Stream) read(r io.Reader) {
 		s.c <- protocol.Message{Kind: protocol.KindError, Error: err.Error()}
 	}
 }
+
+// Replay returns a stream that delivers ms, then everything s delivers,
+// and ends as s ends: for a reader that had to see the first messages (a
+// restored guest's hello) before handing the stream on. s must not be
+// read any more.
+func (s *Stream) Replay(ms ...protocol.Message) *Stream {
+	r := &Stream{c: make(chan protocol.Message, 64+len(ms))}
+	for _, m := range ms {
+		r.c <- m
+	}
+	go func() {
+		defer close(r.c)
+		for m := range s.c {
+			r.c <- m
+		}
+		r.mu.Lock()
+		r.err = s.Err()
+		r.mu.Unlock()
+	}()
+	return r
+}

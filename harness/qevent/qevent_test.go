@@ -59,3 +59,18 @@ func TestRead_ReadErrorIsKept(t *testing.T) {
 	require.Len(t, msgs, 1)
 	assert.ErrorIs(t, s.Err(), io.ErrUnexpectedEOF)
 }
+
+func TestReplay_DeliversTheSeenMessagesFirstThenTheRestAndTheEnd(t *testing.T) {
+	in := `{"kind":"hello","hello":{"protocol_version":2}}` + "\n" + `{"kind":"log","log":"after"}` + "\n" + strings.Repeat("x", protocol.MaxLine+1)
+	s := Read(strings.NewReader(in))
+	first := <-s.C()
+	require.Equal(t, protocol.KindHello, first.Kind)
+	r := s.Replay(protocol.Message{Kind: protocol.KindLog, Log: "before"}, first)
+	msgs := collect(r)
+	require.Len(t, msgs, 4)
+	assert.Equal(t, "before", msgs[0].Log)
+	assert.Equal(t, protocol.KindHello, msgs[1].Kind)
+	assert.Equal(t, "after", msgs[2].Log)
+	assert.Equal(t, protocol.KindError, msgs[3].Kind)
+	assert.ErrorContains(t, r.Err(), "longer than")
+}
