@@ -42,6 +42,13 @@ type Spec struct {
 	// ConsoleLines is how many console lines the tail keeps; default 200.
 	ConsoleLines int
 	Log          *slog.Logger
+	// KernelSHA256 and QEMUVersion (its --version line) name the kernel
+	// and QEMU in snapshot keys; "" means they are found out.
+	KernelSHA256 string
+	QEMUVersion  string
+	// RestoreLimit bounds a restore, from QEMU's start to the guest's
+	// hello; default DefaultRestoreLimit.
+	RestoreLimit time.Duration
 }
 
 // Guest is a started guest.
