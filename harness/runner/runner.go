@@ -60,6 +60,10 @@ type Config struct {
 	Facts    facts.Cache
 	Log      *slog.Logger
 	Observer Observer
+	// Timings, when set, is the file that remembers each scenario's
+	// duration, so that the next run with Jobs > 1 starts the longest
+	// first.
+	Timings string
 }
 
 // TimeoutScale is how much slower than KVM a guest is assumed to run.
@@ -85,7 +89,8 @@ func Run(ctx context.Context, c Config, scenarios []*scenario.Scenario) *result.
 			c.Log.Error("results.json not saved", "err", err)
 		}
 	}
-	// A pool of c.Jobs workers takes the scenarios in file order.
+	// A pool of c.Jobs workers takes the scenarios, longest first (see
+	// startOrder); results stay in file order.
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for w := 0; w < max(c.Jobs, 1); w++ {
@@ -98,7 +103,7 @@ func Run(ctx context.Context, c Config, scenarios []*scenario.Scenario) *result.
 		}()
 	}
 feed:
-	for i := range scenarios {
+	for _, i := range startOrder(c, scenarios) {
 		select {
 		case next <- i:
 		case <-ctx.Done():
@@ -115,6 +120,13 @@ feed:
 	run.Duration = result.Duration(time.Since(run.Started))
 	if err := writeRunJSON(c.OutDir, run); err != nil {
 		c.Log.Error("results.json not saved", "err", err)
+	}
+	if c.Timings != "" {
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := saveTimings(tctx, c.Timings, scenarios, run); err != nil {
+			c.Log.Warn("scenario timings not remembered", "err", err)
+		}
 	}
 	return run
 }
