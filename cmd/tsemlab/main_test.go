@@ -89,6 +89,17 @@ func TestUsage_UnknownFlagExits2(t *testing.T) {
 	assert.Contains(t, o.stderr, `no scenario named "nosuch"`)
 }
 
+func TestRun_SnapshotFlagTakesAutoOrOff(t *testing.T) {
+	o := tsemlab(t, nil, "run", "--snapshot", "sometimes", "scenarios/")
+	assert.Equal(t, 2, o.code)
+	assert.Contains(t, o.stderr, `--snapshot "sometimes": use auto or off`)
+	o = tsemlab(t, []string{"TSEMLAB_SNAPSHOT=never"}, "run", "scenarios/")
+	assert.Equal(t, 2, o.code, "the environment's default is checked too")
+	o = tsemlab(t, nil, "run", "--help")
+	assert.Contains(t, o.stdout, "--snapshot string")
+	assert.Contains(t, o.stdout, "TSEMLAB_SNAPSHOT")
+}
+
 func TestRun_MissingKernelExits3(t *testing.T) {
 	o := tsemlab(t, nil, "run", "--out", t.TempDir(), "--kernel", "/nonexistent/bzImage", "scenarios/caps-chown.yaml")
 	assert.Equal(t, 3, o.code)

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/tsemlab/tsemlab/harness/boot"
 	"github.com/tsemlab/tsemlab/harness/lab"
 	"github.com/tsemlab/tsemlab/harness/report"
 	"github.com/tsemlab/tsemlab/harness/result"
@@ -23,6 +24,7 @@ type runFlags struct {
 	only, skip                              []string
 	memory                                  int
 	appendArgs                              []string
+	snapshot                                string
 }
 
 func runCmd(g *globals) *cobra.Command {
@@ -39,7 +41,17 @@ ends, so an interrupted run keeps what it found.
 With no --kernel, Debian's linux-image-cloud-amd64 is fetched with apt on
 first use and cached (it has no TSEM: TSEM scenarios are skipped with the
 reason). The guest image is built from this source tree with u-root on first
-use and cached by a hash of its inputs.`,
+use and cached by a hash of its inputs.
+
+With --snapshot=auto (the default) the guest boots once per kernel, image,
+accelerator, memory size, kernel arguments and QEMU version: it is saved
+right after its orchestrator starts, and every scenario restores that
+snapshot in a VM of its own and is sent its plan, so no state of one
+scenario reaches another. Snapshots are cached under the cache directory
+(snapshots/); a restore that fails falls back to a cold boot, and the
+result's environment says which it was and why. --snapshot=off boots every
+scenario cold. With -j N the scenarios that took longest last time start
+first (timings.json in the cache); results stay in file order.`,
 		Example: `  tsemlab run scenarios/
   tsemlab run --kernel ~/tsem/arch/x86/boot/bzImage --junit junit.xml scenarios/process-grep.yaml
   tsemlab run --format ktap --only caps-chown scenarios/`,
@@ -59,7 +71,15 @@ use and cached by a hash of its inputs.`,
 	fl.StringSliceVar(&f.skip, "skip", nil, "leave out scenarios with these names")
 	fl.IntVar(&f.memory, "memory", 1024, "guest memory in MiB")
 	fl.StringSliceVar(&f.appendArgs, "append", nil, "extra kernel command-line arguments")
+	fl.StringVar(&f.snapshot, "snapshot", envOr("TSEMLAB_SNAPSHOT", "auto"), "auto: boot once, restore a snapshot per scenario (cold boot if that fails); off: boot every scenario (env TSEMLAB_SNAPSHOT)")
 	return c
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
@@ -71,6 +91,9 @@ func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	}
 	if f.jobs < 1 {
 		return badInput(fmt.Errorf("-j %d: need at least 1", f.jobs))
+	}
+	if f.snapshot != "auto" && f.snapshot != "off" {
+		return badInput(fmt.Errorf("--snapshot %q: use auto or off", f.snapshot))
 	}
 	scenarios, err := scenario.LoadAll(args)
 	if err != nil {
@@ -110,10 +133,14 @@ func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		progressTo = os.Stderr
 	}
 	progress := report.NewProgress(progressTo, report.HumanOptions{Color: color})
+	var snapshots *boot.Snapshots
+	if f.snapshot == "auto" {
+		snapshots = &boot.Snapshots{Dir: filepath.Join(lab.CacheDir(), "snapshots"), Log: g.log}
+	}
 	run := runner.Run(ctx, runner.Config{
 		Kernel: l.Kernel, Image: l.Image, Accel: l.Accel, QEMU: l.QEMU, QEMUVersion: l.QEMUVersion,
 		OutDir: out, Timeout: f.timeout, Jobs: f.jobs, MemoryMiB: f.memory, Append: f.appendArgs, Facts: l.Facts,
-		Log: g.log, Observer: progress,
+		Log: g.log, Observer: progress, Snapshots: snapshots, Timings: filepath.Join(lab.CacheDir(), "timings.json"),
 	}, scenarios)
 	if err := writeReports(run, f, out, color); err != nil {
 		return &exitError{code: exitInfra, err: err}

@@ -87,6 +87,9 @@ type Environment struct {
 	AccelReason string   `json:"accel_reason,omitempty"`
 	LSMs        []string `json:"lsms,omitempty"`
 	Cmdline     []string `json:"qemu_cmdline,omitempty"`
+	// Boot says how the guest started: "restored snapshot KEY", "cold
+	// boot (snapshots off)" or "cold boot: WHY the restore failed".
+	Boot string `json:"boot,omitempty"`
 }
 
 // Scenario is the result of one scenario file.
@@ -114,6 +117,31 @@ type Scenario struct {
 	Dir string `json:"dir,omitempty"`
 	// Artifacts are file names (relative to Dir) the guest produced.
 	Artifacts []string `json:"artifacts,omitempty"`
+	// GuestBoot is where the guest's boot time went, on its own clock.
+	GuestBoot *GuestBoot `json:"guest_boot,omitempty"`
+}
+
+// GuestBoot is where a guest's boot time went, on its clock since the
+// kernel started: when init and the orchestrator started, how long loading
+// modules and describing the kernel took. A restored guest reports the
+// boot its snapshot was made from.
+type GuestBoot struct {
+	InitStart         Duration `json:"init_start"`
+	OrchestratorStart Duration `json:"orchestrator_start"`
+	ModulesTook       Duration `json:"modules_took"`
+	DescribeTook      Duration `json:"describe_took"`
+}
+
+// StepsTime is the sum of the scenario's steps' durations; Duration minus
+// it is what the scenario spent outside its steps (boot, setup, reports).
+func (s *Scenario) StepsTime() time.Duration {
+	var d time.Duration
+	for _, p := range s.Phases {
+		for _, st := range p.Steps {
+			d += time.Duration(st.Duration)
+		}
+	}
+	return d
 }
 
 // Phase is the result of one phase.

@@ -3,6 +3,7 @@ package result
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -34,4 +35,13 @@ func TestFailedAndCounts(t *testing.T) {
 	assert.Equal(t, []Check{{What: "b"}}, Failed(checks))
 	r := &Run{Scenarios: []*Scenario{{Status: Pass}, {Status: Pass}, {Status: Skip}}}
 	assert.Equal(t, map[Status]int{Pass: 2, Skip: 1}, r.Counts())
+}
+
+func TestStepsTime_SumsEveryPhasesSteps(t *testing.T) {
+	sc := &Scenario{Duration: Duration(5 * time.Second), Phases: []*Phase{
+		{Steps: []*Step{{Duration: Duration(time.Second)}, {Duration: Duration(500 * time.Millisecond)}}},
+		{},
+		{Steps: []*Step{{Duration: Duration(250 * time.Millisecond)}}},
+	}}
+	assert.Equal(t, 1750*time.Millisecond, sc.StepsTime())
 }

@@ -60,6 +60,9 @@ type Config struct {
 	Facts    facts.Cache
 	Log      *slog.Logger
 	Observer Observer
+	// Snapshots, when set, starts each scenario's guest from a snapshot
+	// of a booted guest instead of booting it (see package boot).
+	Snapshots *boot.Snapshots
 	// Timings, when set, is the file that remembers each scenario's
 	// duration, so that the next run with Jobs > 1 starts the longest
 	// first.
@@ -336,9 +339,10 @@ func (r *scenarioRun) prepare(ctx context.Context, undo *teardown) (*boot.Guest,
 	undo.push(func() { logf.Close() })
 	vctx, cancel := context.WithCancel(ctx)
 	undo.push(cancel)
-	g, err := boot.Start(vctx, boot.Spec{
+	g, err := r.start(vctx, boot.Spec{
 		QEMU: r.c.QEMU, Kernel: r.c.Kernel.Path, Image: r.c.Image, Plan: plan, Accel: r.c.Accel.Accel,
 		Append: r.c.Append, MemoryMiB: r.c.MemoryMiB, Dir: tmp, ConsoleLog: logf, Log: r.c.Log,
+		KernelSHA256: r.c.Kernel.SHA256, QEMUVersion: r.c.QEMUVersion,
 	})
 	if err != nil {
 		return nil, err
@@ -392,6 +396,7 @@ func (r *scenarioRun) timing(g *boot.Guest, m protocol.Message) {
 	case m.Kind == protocol.KindHello:
 		r.res.BootTime = result.Duration(time.Since(g.Started))
 		r.res.GuestUptimeAtHello = result.Duration(m.Uptime)
+		r.res.GuestBoot = guestBoot(m.Hello)
 	case m.Kind == protocol.KindStepStart && r.res.FirstStep == 0:
 		r.res.FirstStep = result.Duration(time.Since(g.Started))
 	}

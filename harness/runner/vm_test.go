@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tsemlab/tsemlab/harness/boot"
 	"github.com/tsemlab/tsemlab/harness/image"
 	"github.com/tsemlab/tsemlab/harness/lab"
 	"github.com/tsemlab/tsemlab/harness/result"
@@ -62,11 +63,15 @@ func runScenarios(t *testing.T, l *lab.Lab, files ...string) *result.Run {
 	return Run(context.Background(), labConfig(l, t.TempDir()), all)
 }
 
-// labConfig is the runner configuration for a prepared lab, writing to out.
+// snapshots is the snapshot cache the tests share with tsemlab itself.
+var snapshots = &boot.Snapshots{Dir: filepath.Join(lab.CacheDir(), "snapshots")}
+
+// labConfig is the runner configuration for a prepared lab, writing to
+// out: scenarios restore a snapshot, as `tsemlab run` does by default.
 func labConfig(l *lab.Lab, out string) Config {
 	return Config{
 		Kernel: l.Kernel, Image: l.Image, Accel: l.Accel, QEMU: l.QEMU, QEMUVersion: l.QEMUVersion,
-		OutDir: out, Log: discard(), Facts: l.Facts,
+		OutDir: out, Log: discard(), Facts: l.Facts, Snapshots: snapshots,
 	}
 }
 
@@ -79,7 +84,11 @@ func scenarioFile(t *testing.T, name, yaml string) string {
 
 func TestRun_StockKernel_CapsChownPassesAndTSEMScenarioSkips(t *testing.T) {
 	l := prepare(t, "")
-	run := runScenarios(t, l, "../../scenarios/caps-chown.yaml", "../../scenarios/process-grep.yaml")
+	all, err := scenario.LoadAll([]string{"../../scenarios/caps-chown.yaml", "../../scenarios/process-grep.yaml"})
+	require.NoError(t, err)
+	c := labConfig(l, t.TempDir())
+	c.Snapshots = nil
+	run := Run(context.Background(), c, all)
 	require.Len(t, run.Scenarios, 2)
 
 	caps := run.Scenarios[0]
@@ -96,6 +105,10 @@ func TestRun_StockKernel_CapsChownPassesAndTSEMScenarioSkips(t *testing.T) {
 	assert.FileExists(t, filepath.Join(caps.Dir, "console.log"))
 	assert.FileExists(t, filepath.Join(caps.Dir, "result.json"))
 	assert.Positive(t, caps.GuestUptimeAtHello.Seconds())
+	assert.Equal(t, "cold boot (snapshots off)", caps.Env.Boot)
+	require.NotNil(t, caps.GuestBoot)
+	assert.Positive(t, caps.GuestBoot.OrchestratorStart.Seconds())
+	assert.Less(t, caps.GuestBoot.InitStart.Seconds(), caps.GuestBoot.OrchestratorStart.Seconds())
 
 	grep := run.Scenarios[1]
 	assert.Equal(t, result.Skip, grep.Status)
