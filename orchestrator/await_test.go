@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"bufio"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,18 +85,21 @@ func TestReadLine_LongLinesAcrossBuffersAndTheBound(t *testing.T) {
 	assert.ErrorContains(t, err, "longer than")
 }
 
-func TestStartTime_ReadsField22InClockTicks(t *testing.T) {
-	// /proc/1/stat of a u-root guest; a command name with spaces and
-	// parentheses must not shift the fields.
-	stat := "1 (init) S 0 1 1 0 -1 4194560 1106 2716 0 0 1 7 3 9 20 0 7 0 153 1243549696 2519 18446744073709551615 1 1 0 0 0 0 0 0 2143420159 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 0"
-	got, err := startTime(stat)
-	require.NoError(t, err)
-	assert.Equal(t, 1530*time.Millisecond, got)
-	got, err = startTime(strings.Replace(stat, "(init)", "(a b) c)", 1))
-	require.NoError(t, err)
-	assert.Equal(t, 1530*time.Millisecond, got)
-	_, err = startTime("1 (init) S 0")
-	assert.Error(t, err)
-	_, err = startTime("garbage")
-	assert.Error(t, err)
+func TestRecordTime_FindsTheKernelsRecordOfStartingInit(t *testing.T) {
+	at, ok := recordTime("6,312,1530211,-;Run /init as init process\n", "Run /init as init process")
+	require.True(t, ok)
+	assert.Equal(t, 1530211*time.Microsecond, at)
+	for _, rec := range []string{
+		"6,311,1529000,-;Freeing unused kernel image (initmem) memory: 2884K\n",
+		"6,312,x,-;Run /init as init process\n",
+		"6,312;Run /init as init process\n",
+		"no semicolon",
+	} {
+		_, ok := recordTime(rec, "Run /init as init process")
+		assert.False(t, ok, rec)
+	}
+}
+
+func TestInitRun_NoKernelLogIsZero(t *testing.T) {
+	assert.Zero(t, initRun(filepath.Join(t.TempDir(), "none")))
 }

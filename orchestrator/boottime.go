@@ -1,11 +1,12 @@
 package orchestrator
 
 import (
-	"fmt"
-	"os"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tsemlab/tsemlab/protocol"
 )
@@ -13,43 +14,57 @@ import (
 // started is the guest's uptime when this program started.
 var started = uptime()
 
-// clockTicks is USER_HZ, the unit of /proc/PID/stat's start time: 100 on
-// every architecture Linux builds for x86.
-const clockTicks = 100
-
 // newHello describes the kernel and where its boot time went: init's and
 // the orchestrator's start, loading modules (modulesTook), describing.
 func newHello(modules []string, modulesTook time.Duration) protocol.Hello {
 	t := uptime()
 	h := describe()
 	h.Modules = modules
-	if stat, err := os.ReadFile("/proc/1/stat"); err == nil {
-		if at, err := startTime(string(stat)); err == nil {
-			h.InitStart = protocol.Duration(at)
-		}
-	}
+	h.InitStart = protocol.Duration(initRun("/dev/kmsg"))
 	h.OrchestratorStart = protocol.Duration(started)
 	h.ModulesTook = protocol.Duration(modulesTook)
 	h.DescribeTook = protocol.Duration(uptime() - t)
 	return h
 }
 
-// startTime is when a process started after boot, from its /proc/PID/stat
-// line (field 22, in clock ticks; the command name in parentheses may hold
-// spaces).
-func startTime(stat string) (time.Duration, error) {
-	i := strings.LastIndexByte(stat, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("stat line without a command name: %q", stat)
-	}
-	f := strings.Fields(stat[i+1:])
-	// After the name: state is field 3, starttime field 22.
-	if len(f) < 20 {
-		return 0, fmt.Errorf("stat line with %d fields after the name", len(f))
-	}
-	ticks, err := strconv.ParseUint(f[19], 10, 64)
+// initRun is when the kernel started /init, from its "Run /init as init
+// process" record in the kernel log (pid 1 itself exists long before it
+// execs /init), or 0 when the record is gone.
+func initRun(path string) time.Duration {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return 0, fmt.Errorf("stat start time: %w", err)
+		return 0
 	}
-	return time.Duration(ticks) * time.Second / clockTicks, nil
+	defer unix.Close(fd)
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.Read(fd, buf)
+		if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EPIPE) {
+			continue
+		}
+		if err != nil || n <= 0 {
+			return 0
+		}
+		if at, ok := recordTime(string(buf[:n]), "Run /init as init process"); ok {
+			return at
+		}
+	}
+}
+
+// recordTime is the time after boot of a /dev/kmsg record
+// ("PRIO,SEQ,USEC,FLAGS;TEXT") whose text starts with prefix.
+func recordTime(record, prefix string) (time.Duration, bool) {
+	head, text, ok := strings.Cut(record, ";")
+	if !ok || !strings.HasPrefix(text, prefix) {
+		return 0, false
+	}
+	f := strings.Split(head, ",")
+	if len(f) < 3 {
+		return 0, false
+	}
+	usec, err := strconv.ParseUint(f[2], 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return time.Duration(usec) * time.Microsecond, true
 }

@@ -340,28 +340,38 @@ func Restore(ctx context.Context, s Spec, snap *Snapshot) (*Guest, error) {
 	if g.VM, err = qemu.Start(ctx, cfg, g.Console, s.logger()); err != nil {
 		return nil, err
 	}
-	lctx, cancel := context.WithTimeout(ctx, orDefault(s.RestoreLimit, DefaultRestoreLimit))
-	defer cancel()
-	if err := g.VM.Load(lctx, snap.State()); err != nil {
+	if err := g.resume(ctx, s, snap); err != nil {
 		g.Stop(time.Second)
 		return nil, fmt.Errorf("restore snapshot %s: %w", snap.Meta.Key, err)
 	}
-	line, err := json.Marshal(s.Plan)
-	if err == nil {
-		_, err = g.VM.Results().Write(append(line, '\n'))
+	return g, nil
+}
+
+// resume loads the snapshot into the started VM, sends the plan and
+// waits for the hello.
+func (g *Guest) resume(ctx context.Context, s Spec, snap *Snapshot) error {
+	ctx, cancel := context.WithTimeout(ctx, orDefault(s.RestoreLimit, DefaultRestoreLimit))
+	defer cancel()
+	started := time.Since(g.Started)
+	if err := g.VM.Load(ctx, snap.State()); err != nil {
+		return err
 	}
+	loaded := time.Since(g.Started)
+	line, err := json.Marshal(s.Plan)
 	if err != nil {
-		g.Stop(time.Second)
-		return nil, fmt.Errorf("restore snapshot %s: send the plan: %w", snap.Meta.Key, err)
+		return err
+	}
+	if _, err := g.VM.Results().Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("send the plan: %w", err)
 	}
 	events := qevent.Read(g.VM.Results())
-	seen, err := untilHello(lctx, events)
+	seen, err := untilHello(ctx, events)
 	if err != nil {
-		g.Stop(time.Second)
-		return nil, fmt.Errorf("restore snapshot %s: %w (console: %s)", snap.Meta.Key, err, lastConsoleLine(g))
+		return fmt.Errorf("%w (console: %s)", err, lastConsoleLine(g))
 	}
 	g.Events = events.Replay(seen...)
-	return g, nil
+	s.logger().Debug("restored", "snapshot", snap.Meta.Key, "qemu_started", started, "loaded", loaded, "hello", time.Since(g.Started), "plan_bytes", len(line))
+	return nil
 }
 
 // untilHello reads messages up to and including the hello.
