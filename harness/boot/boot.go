@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -58,8 +59,12 @@ type Guest struct {
 	Console *console.Console
 	// Cmdline is QEMU's argv.
 	Cmdline []string
-	// Started is when QEMU was started.
+	// Started is when QEMU was started; for a guest restored ahead of
+	// its scenario (a Spare), when it was handed its plan.
 	Started time.Time
+	// removeDir, when set, removes what the guest owns once it stopped
+	// (a Spare's socket directory).
+	removeDir string
 }
 
 // Config returns the QEMU configuration for s with the plan initramfs at
@@ -102,7 +107,12 @@ func Start(ctx context.Context, s Spec) (*Guest, error) {
 }
 
 // Stop ends the guest (QMP quit, then SIGKILL after grace).
-func (g *Guest) Stop(grace time.Duration) { g.VM.Stop(grace) }
+func (g *Guest) Stop(grace time.Duration) {
+	g.VM.Stop(grace)
+	if g.removeDir != "" {
+		os.RemoveAll(g.removeDir)
+	}
+}
 
 // Hello waits for the guest's hello, for probe boots.
 func (g *Guest) Hello(ctx context.Context) (*protocol.Message, error) {

@@ -329,48 +329,62 @@ func (s Spec) logger() *slog.Logger {
 // first, like a cold boot's. Within s.RestoreLimit or it fails, and the
 // caller boots cold.
 func Restore(ctx context.Context, s Spec, snap *Snapshot) (*Guest, error) {
-	cfg, err := s.restoreConfig(snap.Dir)
-	if err != nil {
-		return nil, err
-	}
 	if s.ConsoleLog != nil {
 		bootLog(s.ConsoleLog, snap)
 	}
-	g := &Guest{Console: consoleFor(s.ConsoleLog, s.ConsoleLines), Cmdline: cfg.Cmdline(), Started: time.Now()}
-	if g.VM, err = qemu.Start(ctx, cfg, g.Console, s.logger()); err != nil {
+	c := consoleFor(s.ConsoleLog, s.ConsoleLines)
+	g, err := load(ctx, s, snap, c)
+	if err != nil {
 		return nil, err
 	}
-	if err := g.resume(ctx, s, snap); err != nil {
+	g.Console = c
+	if err := g.handOver(ctx, s, snap); err != nil {
 		g.Stop(time.Second)
-		return nil, fmt.Errorf("restore snapshot %s: %w", snap.Meta.Key, err)
+		return nil, err
 	}
 	return g, nil
 }
 
-// resume loads the snapshot into the started VM, sends the plan and
-// waits for the hello.
-func (g *Guest) resume(ctx context.Context, s Spec, snap *Snapshot) error {
-	ctx, cancel := context.WithTimeout(ctx, orDefault(s.RestoreLimit, DefaultRestoreLimit))
+// load starts a VM from snap, its console going to out, and lets the
+// guest run on to where it waits for its plan.
+func load(ctx context.Context, s Spec, snap *Snapshot, out io.Writer) (*Guest, error) {
+	cfg, err := s.restoreConfig(snap.Dir)
+	if err != nil {
+		return nil, err
+	}
+	g := &Guest{Cmdline: cfg.Cmdline(), Started: time.Now()}
+	if g.VM, err = qemu.Start(ctx, cfg, out, s.logger()); err != nil {
+		return nil, err
+	}
+	lctx, cancel := context.WithTimeout(ctx, orDefault(s.RestoreLimit, DefaultRestoreLimit))
 	defer cancel()
 	started := time.Since(g.Started)
-	if err := g.VM.Load(ctx, snap.State()); err != nil {
-		return err
+	if err := g.VM.Load(lctx, snap.State()); err != nil {
+		g.Stop(time.Second)
+		return nil, fmt.Errorf("restore snapshot %s: %w", snap.Meta.Key, err)
 	}
-	loaded := time.Since(g.Started)
+	s.logger().Debug("snapshot loaded", "snapshot", snap.Meta.Key, "qemu_started", started, "loaded", time.Since(g.Started))
+	return g, nil
+}
+
+// handOver sends the plan to a loaded guest and waits for its hello.
+func (g *Guest) handOver(ctx context.Context, s Spec, snap *Snapshot) error {
+	ctx, cancel := context.WithTimeout(ctx, orDefault(s.RestoreLimit, DefaultRestoreLimit))
+	defer cancel()
 	line, err := json.Marshal(s.Plan)
 	if err != nil {
 		return err
 	}
 	if _, err := g.VM.Results().Write(append(line, '\n')); err != nil {
-		return fmt.Errorf("send the plan: %w", err)
+		return fmt.Errorf("restore snapshot %s: send the plan: %w", snap.Meta.Key, err)
 	}
 	events := qevent.Read(g.VM.Results())
 	seen, err := untilHello(ctx, events)
 	if err != nil {
-		return fmt.Errorf("%w (console: %s)", err, lastConsoleLine(g))
+		return fmt.Errorf("restore snapshot %s: %w (console: %s)", snap.Meta.Key, err, lastConsoleLine(g))
 	}
 	g.Events = events.Replay(seen...)
-	s.logger().Debug("restored", "snapshot", snap.Meta.Key, "qemu_started", started, "loaded", loaded, "hello", time.Since(g.Started), "plan_bytes", len(line))
+	s.logger().Debug("restored guest said hello", "snapshot", snap.Meta.Key, "hello", time.Since(g.Started), "plan_bytes", len(line))
 	return nil
 }
 

@@ -121,3 +121,20 @@ func TestPrune_KeepsTheNewestAndTheOneJustMade(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"a", "b", "old-but-current", ".f-456"}, left)
 }
+
+func TestLaterWriter_HoldsUntilToldWhereWithinTheBound(t *testing.T) {
+	l := &laterWriter{}
+	_, _ = l.Write([]byte("early "))
+	var got bytes.Buffer
+	l.set(&got)
+	_, _ = l.Write([]byte("late"))
+	assert.Equal(t, "early late", got.String())
+
+	l = &laterWriter{}
+	n, err := l.Write(bytes.Repeat([]byte("x"), maxHeld+10))
+	require.NoError(t, err)
+	assert.Equal(t, maxHeld+10, n, "a console never blocks QEMU")
+	got.Reset()
+	l.set(&got)
+	assert.Equal(t, maxHeld, got.Len())
+}

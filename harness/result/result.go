@@ -87,8 +87,10 @@ type Environment struct {
 	AccelReason string   `json:"accel_reason,omitempty"`
 	LSMs        []string `json:"lsms,omitempty"`
 	Cmdline     []string `json:"qemu_cmdline,omitempty"`
-	// Boot says how the guest started: "restored snapshot KEY", "cold
-	// boot (snapshots off)" or "cold boot: WHY the restore failed".
+	// Boot says how the guest started: "restored snapshot KEY" (with
+	// "(readied ahead)" when the VM was restored while an earlier
+	// scenario ran, and BootTime counts from its plan), "cold boot
+	// (snapshots off)" or "cold boot: WHY the restore failed".
 	Boot string `json:"boot,omitempty"`
 }
 

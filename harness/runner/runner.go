@@ -67,6 +67,9 @@ type Config struct {
 	// duration, so that the next run with Jobs > 1 starts the longest
 	// first.
 	Timings string
+	// spares holds the guests restored ahead of their scenarios (set by
+	// Run when there are snapshots).
+	spares *spares
 }
 
 // TimeoutScale is how much slower than KVM a guest is assumed to run.
@@ -91,6 +94,10 @@ func Run(ctx context.Context, c Config, scenarios []*scenario.Scenario) *result.
 		if err := writeRunJSON(c.OutDir, run); err != nil {
 			c.Log.Error("results.json not saved", "err", err)
 		}
+	}
+	if c.Snapshots != nil {
+		c.spares = newSpares(ctx, c.Jobs, len(scenarios), c.Log)
+		defer c.spares.close()
 	}
 	// A pool of c.Jobs workers takes the scenarios, longest first (see
 	// startOrder); results stay in file order.
@@ -196,6 +203,7 @@ type scenarioRun struct {
 }
 
 func runScenario(ctx context.Context, c Config, s *scenario.Scenario) *result.Scenario {
+	c.spares.started()
 	if c.Observer != nil {
 		c.Observer.ScenarioStarted(s.Name)
 	}

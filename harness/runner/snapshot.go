@@ -22,8 +22,12 @@ func (r *scenarioRun) start(ctx context.Context, spec boot.Spec) (*boot.Guest, e
 	snap, err := r.c.Snapshots.Get(ctx, spec)
 	if err == nil {
 		var g *boot.Guest
-		if g, err = boot.Restore(ctx, spec, snap); err == nil {
+		var ahead bool
+		if g, ahead, err = r.restore(ctx, spec, snap); err == nil {
 			r.res.Env.Boot = "restored snapshot " + snap.Meta.Key
+			if ahead {
+				r.res.Env.Boot += " (readied ahead)"
+			}
 			return g, nil
 		}
 	}
@@ -41,6 +45,20 @@ func (r *scenarioRun) start(ctx context.Context, spec boot.Spec) (*boot.Guest, e
 		return nil, err
 	}
 	return boot.Start(ctx, spec)
+}
+
+// restore takes a spare restored ahead from snap when there is one
+// (ahead), else restores snap now, and readies a spare for a later
+// scenario.
+func (r *scenarioRun) restore(ctx context.Context, spec boot.Spec, snap *boot.Snapshot) (g *boot.Guest, ahead bool, err error) {
+	sp := r.c.spares.take(ctx, snap.Meta.Key)
+	r.c.spares.refill(spec, snap)
+	if sp != nil {
+		g, err = sp.Run(ctx, spec)
+		return g, true, err
+	}
+	g, err = boot.Restore(ctx, spec, snap)
+	return g, false, err
 }
 
 // guestBoot records where the guest's boot time went, from its hello.
