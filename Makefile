@@ -19,9 +19,11 @@ test: deps
 unit:
 	$(GO) test -short ./...
 
-## bench: boot-to-first-step vs a bare boot, suite wall time, cache-hit overhead
+## bench: cold boot vs bare boot and restores (5 runs), suites at -j1 and -j2 cold and restored (3 runs), cache-hit overhead;
+## the stock kernel, and TSEMLAB_BENCH_KERNELS=NAME=bzImage,... side by side (docs/performance.md)
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 45m ./harness/...
+	$(GO) test -run '^$$' -bench 'BenchmarkBoot' -benchtime 5x -timeout 60m ./harness/runner
+	$(GO) test -run '^$$' -bench 'BenchmarkSuite|BenchmarkPrepareCacheHit' -benchtime 3x -timeout 120m ./harness/runner
 
 ## lint: gofmt, go vet, staticcheck when installed
 lint:
