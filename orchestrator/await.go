@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tsemlab/tsemlab/protocol"
 )
@@ -45,6 +48,12 @@ func readLine(r *bufio.Reader, max int) ([]byte, error) {
 	}
 }
 
+// setClock sets the guest's wall clock.
+var setClock = func(t time.Time) error {
+	ts := unix.NsecToTimespec(t.UnixNano())
+	return unix.ClockSettime(unix.CLOCK_REALTIME, &ts)
+}
+
 // await takes the plan of a guest that waits for it (protocol.Plan.Await):
 // it reads the plan the host sends on the results port, then says hello
 // again, describing the kernel afresh (its taint may have changed since the
@@ -67,6 +76,11 @@ func (o *orchestrator) await(first protocol.Hello) (protocol.Hello, error) {
 		return first, errors.New("await plan: the host sent another plan to wait with")
 	}
 	o.plan = p
+	if p.Clock != nil {
+		if err := setClock(*p.Clock); err != nil {
+			o.logf("the clock stays the snapshot's: %v", err)
+		}
+	}
 	t := uptime()
 	h := describe()
 	h.Modules, h.InitStart, h.OrchestratorStart, h.ModulesTook = first.Modules, first.InitStart, first.OrchestratorStart, first.ModulesTook

@@ -3,6 +3,7 @@ package orchestrator
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,6 +49,27 @@ func TestAwait_TakesThePlanAndSaysHelloAgainKeepingBootTimes(t *testing.T) {
 	assert.Equal(t, first.InitStart, h.InitStart)
 	assert.Equal(t, first.OrchestratorStart, h.OrchestratorStart)
 	assert.Equal(t, first.ModulesTook, h.ModulesTook)
+}
+
+func TestAwait_SetsTheClockToTheHosts(t *testing.T) {
+	var set []time.Time
+	defer func(f func(time.Time) error) { setClock = f }(setClock)
+	setClock = func(t time.Time) error { set = append(set, t); return nil }
+	now := time.Date(2026, 12, 1, 21, 0, 0, 0, time.UTC)
+	host := &hostLine{line: planLine(t, protocol.Plan{Version: protocol.Version, Clock: &now})}
+	o := &orchestrator{out: host, plan: protocol.AwaitPlan()}
+	_, err := o.await(protocol.Hello{})
+	require.NoError(t, err)
+	require.Len(t, set, 1)
+	assert.True(t, now.Equal(set[0]))
+
+	setClock = func(time.Time) error { return errors.New("operation not permitted") }
+	host = &hostLine{line: planLine(t, protocol.Plan{Version: protocol.Version, Clock: &now})}
+	o = &orchestrator{out: host, plan: protocol.AwaitPlan()}
+	_, err = o.await(protocol.Hello{})
+	require.NoError(t, err, "a clock that cannot be set is no reason to stop")
+	require.Len(t, host.msgs, 2)
+	assert.Contains(t, host.msgs[0].Log, "the clock stays the snapshot's: operation not permitted")
 }
 
 func TestAwait_RefusesWhatCannotBeRun(t *testing.T) {

@@ -91,6 +91,10 @@ type Plan struct {
 	// guest once, snapshots it while it waits, and restores the snapshot
 	// for each scenario.
 	Await bool `json:"await,omitempty"`
+	// Clock is the host's time when it sent a waiting guest its plan: the
+	// guest sets its clock to it (a restored guest's clock is otherwise
+	// the snapshot's).
+	Clock *time.Time `json:"clock,omitempty"`
 }
 
 // AwaitPlan is the plan of a guest booted to be snapshotted: it says hello

@@ -371,7 +371,9 @@ func load(ctx context.Context, s Spec, snap *Snapshot, out io.Writer) (*Guest, e
 func (g *Guest) handOver(ctx context.Context, s Spec, snap *Snapshot) error {
 	ctx, cancel := context.WithTimeout(ctx, orDefault(s.RestoreLimit, DefaultRestoreLimit))
 	defer cancel()
-	line, err := json.Marshal(s.Plan)
+	plan, now := s.Plan, time.Now()
+	plan.Clock = &now
+	line, err := json.Marshal(plan)
 	if err != nil {
 		return err
 	}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -40,6 +42,7 @@ phases:
       - run: test ! -e /tmp/tsemlab-marker && test ! -e /tsemlab-marker
       - run: test -z "$(grep -l 'tsemlab-leftove[r]' /proc/[0-9]*/cmdline)"
       - run: test -z "$(grep 'tsemlab-mar[k]' /proc/mounts)"
+      - run: printf '%(%s)T' -1
 `
 
 func restored(t *testing.T, sc *result.Scenario) {
@@ -56,6 +59,11 @@ func TestRun_Snapshot_NothingOfAScenarioReachesTheNext(t *testing.T) {
 		require.Equal(t, result.Pass, sc.Status, "%s: %s\n%s", sc.Name, sc.Reason, sc.ConsoleTail)
 		restored(t, sc)
 	}
+	// The clock is the host's, not the snapshot's (made hours ago, maybe).
+	steps := run.Scenarios[1].Phases[0].Steps
+	guestNow, err := strconv.ParseInt(steps[len(steps)-1].Stdout, 10, 64)
+	require.NoError(t, err)
+	assert.InDelta(t, time.Now().Unix(), guestNow, 120, "guest clock")
 	// The second VM was restored while the first scenario ran.
 	assert.Equal(t, run.Scenarios[0].Env.Boot+" (readied ahead)", run.Scenarios[1].Env.Boot, "one snapshot")
 	log, err := os.ReadFile(filepath.Join(run.Scenarios[1].Dir, "console.log"))
