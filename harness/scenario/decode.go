@@ -22,7 +22,7 @@ import (
 
 // Fields each part of a scenario may have, in the order messages list them.
 var (
-	scenarioFields    = []string{"name", "description", "requires", "image", "mode", "timeout", "step_timeout", "session", "shell", "env", "phases"}
+	scenarioFields    = []string{"name", "description", "requires", "image", "mode", "timeout", "step_timeout", "session", "shell", "env", "kernel_args", "phases"}
 	requiresFields    = []string{"lsm", "features"}
 	phaseFields       = []string{"name", "description", "session", "shell", "env", "caps", "setup", "tsem", "steps", "expect"}
 	capsFields        = []string{"drop", "add"}
@@ -303,6 +303,7 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, *yaml.Node) {
 	if p, ok := m["env"]; ok {
 		s.Env = d.strMap("env", p.val, checkEnvKey)
 	}
+	s.KernelArgs = d.kernelArgs(m)
 	p, ok := m["phases"]
 	if !ok {
 		d.lacks(root, "phases", "scenario has no \"phases\"; add phases: with at least one phase like - {name: main, steps: [{run: true}]}")
