@@ -87,6 +87,8 @@ type Environment struct {
 	AccelReason string   `json:"accel_reason,omitempty"`
 	LSMs        []string `json:"lsms,omitempty"`
 	Cmdline     []string `json:"qemu_cmdline,omitempty"`
+	// KernelCmdline is the kernel command line the guest booted with.
+	KernelCmdline string `json:"kernel_cmdline,omitempty"`
 }
 
 // Scenario is the result of one scenario file.
