@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -122,14 +121,10 @@ func printKernel(k *kbuild.Kernel, took time.Duration) {
 	if k.Cached {
 		how = fmt.Sprintf("cached (built %s in %s)", k.Built.Local().Format("2006-01-02 15:04"), (time.Duration(k.Seconds) * time.Second).Round(time.Second))
 	}
-	var frags []string
-	for _, f := range k.Fragments {
-		frags = append(frags, f.Name)
-	}
 	cc := ""
 	if k.CCache {
 		cc = ", ccache"
 	}
-	fmt.Printf("kernel   %s\nsource   %s\nconfig   %s + %s, sha256 %.16s\ncompiler %s%s\nlog      %s\n%s\n",
-		how, k.Source, filepath.Base(k.Base), strings.Join(frags, " + "), k.ConfigSHA256, k.Compiler, cc, k.Log, k.Path)
+	fmt.Printf("kernel   %s\nsource   %s\nconfig   %s, sha256 %.16s\ncompiler %s%s\nlog      %s\n%s\n",
+		how, k.Source, k.ConfigInputs(), k.ConfigSHA256, k.Compiler, cc, k.Log, k.Path)
 }

@@ -34,6 +34,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -126,3 +127,12 @@ var (
 )
 
 func (b *Builder) kernelsDir() string { return filepath.Join(b.CacheDir, "kernels") }
+
+// ConfigInputs names the base and fragments ("tinyconfig + virt.config").
+func (k *Kernel) ConfigInputs() string {
+	parts := []string{filepath.Base(k.Base)}
+	for _, f := range k.Fragments {
+		parts = append(parts, f.Name)
+	}
+	return strings.Join(parts, " + ")
+}
