@@ -80,7 +80,8 @@ same thing again returns at once.
 
 Prints what was built, then the bzImage's path last on stdout. Exit codes:
 0 built or cached; 2 bad input, a patch that does not apply or options the
-configuration lost; 3 the build failed (the log is kept and named).`,
+configuration lost; 3 build tools missing or the build failed (the log is
+kept and named).`,
 		Example: `  tsemlab kernel build --source ~/linux --fragment kernel/config/virt.config --fragment kernel/config/tsem.config
   tsemlab kernel build --source /usr/src/linux-source-6.12.tar.xz --patches ~/tsem-patches
   tsemlab run --kernel "$(tsemlab kernel build --source ~/linux | tail -1)" scenarios/`,

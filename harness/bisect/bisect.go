@@ -20,9 +20,9 @@ type Verdict int
 
 // The verdicts. git bisect run stops bisecting on any exit code above
 // 127: Abort is for what would go wrong at every revision alike (a
-// scenario that does not parse, a fragment that does not exist, an
-// interrupt), so that the bisect does not skip its way through the
-// whole range.
+// scenario that does not parse, a fragment that does not exist, missing
+// build tools, an interrupt), so that the bisect does not skip its way
+// through the whole range.
 const (
 	Good  Verdict = 0
 	Bad   Verdict = 1
@@ -68,6 +68,8 @@ func Decide(stepErr error, tries []Try, planned int) (Verdict, string) {
 	switch {
 	case errors.Is(stepErr, ErrInput), errors.Is(stepErr, kbuild.ErrSpec):
 		return Abort, "bad input, the same at every revision: " + oneLine(stepErr)
+	case errors.Is(stepErr, kbuild.ErrTools):
+		return Abort, "this host cannot build kernels: " + oneLine(stepErr)
 	case errors.Is(stepErr, context.Canceled):
 		return Abort, "interrupted: " + oneLine(stepErr)
 	case errors.As(stepErr, &cfgErr):

@@ -49,6 +49,7 @@ func TestDecide_ExitCodes(t *testing.T) {
 		{"patch does not apply", &kbuild.PatchError{Patch: "0002-x.patch", Index: 2, Total: 3}, nil, Skip, 125, "patch 0002-x.patch (2 of 3)"},
 		{"harness error", fmt.Errorf("%w: qemu-system-x86_64 not found", lab.ErrInfra), nil, Skip, 125, "harness error"},
 		{"bad spec", fmt.Errorf("%w: fragment: open nope.config", kbuild.ErrSpec), nil, Abort, 128, "bad input"},
+		{"no compiler", fmt.Errorf("%w: flex, bison", kbuild.ErrTools), nil, Abort, 128, "cannot build kernels"},
 		{"bad scenario", fmt.Errorf("%w: x.yaml:3:1: unknown field", ErrInput), nil, Abort, 128, "bad input"},
 		{"interrupted", fmt.Errorf("kernel build interrupted: %w", context.Canceled), nil, Abort, 128, "interrupted"},
 	}

@@ -234,10 +234,10 @@ func cacheKey(id Identity, in *configInputs, compiler string) string {
 func (b *Builder) compiler(ctx context.Context) (cc, version string, err error) {
 	if b.compilerVersion != nil {
 		version, err = b.compilerVersion(ctx)
-	} else {
+	} else if err = checkTools(); err == nil {
 		var out string
 		if out, err = runQuiet(ctx, "", "gcc", "--version"); err != nil {
-			err = fmt.Errorf("gcc --version: %w (apt-get install build-essential flex bison bc libelf-dev libssl-dev)", err)
+			err = fmt.Errorf("%w: gcc --version: %w (apt-get install %s)", ErrTools, err, buildPackages)
 		}
 		version, _, _ = strings.Cut(out, "\n")
 	}
@@ -248,6 +248,23 @@ func (b *Builder) compiler(ctx context.Context) (cc, version string, err error) 
 		cc = "ccache gcc"
 	}
 	return cc, strings.TrimSpace(version), nil
+}
+
+// buildPackages are the Debian packages a kernel build needs.
+const buildPackages = "build-essential flex bison bc libelf-dev libssl-dev cpio"
+
+// checkTools reports the build tools missing from PATH.
+func checkTools() error {
+	var missing []string
+	for _, tool := range []string{"make", "gcc", "flex", "bison", "bc", "tar"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s (apt-get install %s)", ErrTools, strings.Join(missing, ", "), buildPackages)
+	}
+	return nil
 }
 
 func (b *Builder) jobs() int {

@@ -124,6 +124,8 @@ var (
 	ErrBuild = errors.New("kernel build failed")
 	// ErrPatch is a patch of the series that does not apply.
 	ErrPatch = errors.New("patch does not apply")
+	// ErrTools is a build tool missing from this host.
+	ErrTools = errors.New("kernel build tools missing")
 )
 
 func (b *Builder) kernelsDir() string { return filepath.Join(b.CacheDir, "kernels") }
