@@ -48,7 +48,6 @@ func (b *Builder) Build(ctx context.Context, spec Spec) (*Kernel, error) {
 		return nil, err
 	}
 	buildDir := filepath.Join(b.kernelsDir(), "build-"+shortHash(t.Dir, in.hash())[:16])
-	p.phase("waiting for the build directory")
 	unlock, err := filelock.Lock(ctx, buildDir+".lock")
 	if err != nil {
 		return nil, err
@@ -116,6 +115,7 @@ func (b *Builder) compile(ctx context.Context, m *maker, in *configInputs, k *Ke
 		return fail("configuring", err)
 	}
 	m.p.phase("verifying")
+	fmt.Fprintf(logf, "\n[%s] verifying the final .config\n", time.Since(m.p.start).Round(time.Second))
 	cfgPath := filepath.Join(m.build, ".config")
 	_, problems, err := verify(m.tree, cfgPath, in)
 	if err != nil {

@@ -107,7 +107,7 @@ func TestBuild_FailedMakeKeepsItsLogAndShowsItsEnd(t *testing.T) {
 	assert.Contains(t, err.Error(), "full log: "+be.Log)
 	log, rerr := os.ReadFile(be.Log)
 	require.NoError(t, rerr)
-	assert.Contains(t, string(log), "$ make -C "+tree)
+	assert.Contains(t, string(log), "] $ make -C "+tree)
 	assert.Contains(t, string(log), "a fake compile error")
 	list, _ := List(b.CacheDir)
 	assert.Empty(t, list, "a failed build caches nothing")

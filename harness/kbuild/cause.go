@@ -81,11 +81,14 @@ func (idx *kconfigIndex) readFile(path, rel string) {
 			}
 			helpIndent = -1
 		}
-		if line == "" || strings.HasPrefix(line, "#") {
+		line = stripComment(line)
+		if line == "" {
 			continue
 		}
-		word, rest, _ := strings.Cut(line, " ")
-		rest = strings.TrimSpace(rest)
+		word, rest := line, ""
+		if i := strings.IndexAny(line, " \t"); i >= 0 {
+			word, rest = line[:i], strings.TrimSpace(line[i+1:])
+		}
 		switch word {
 		case "config", "menuconfig":
 			cur, curName, curFrame = &definition{file: rel, line: n}, rest, nil
@@ -131,6 +134,21 @@ func (idx *kconfigIndex) readFile(path, rel string) {
 			}
 		}
 	}
+}
+
+// stripComment removes a # comment (outside double quotes) and the white
+// space around what is left.
+func stripComment(line string) string {
+	quoted := false
+	for i, c := range line {
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case c == '#' && !quoted:
+			return strings.TrimSpace(line[:i])
+		}
+	}
+	return strings.TrimSpace(line)
 }
 
 // indent is the width of a line's leading white space (tabs count 8).
@@ -187,11 +205,32 @@ func (idx *kconfigIndex) cause(tree string, m kernel.Mismatch, cfg *kernel.Fragm
 	case len(unmet) > 0:
 		return "unmet dependency: " + strings.Join(unmet, "; ") + "; add what it needs to a fragment"
 	case !slices.ContainsFunc(defs, func(d *definition) bool { return d.prompt }):
-		return fmt.Sprintf("it has no prompt (%s:%d): only a select from another option sets it", defs[0].file, defs[0].line)
+		return fmt.Sprintf("it has no prompt (%s:%d): only a select from another option sets it%s", defs[0].file, defs[0].line, idx.selectedBy(sym))
 	case slices.ContainsFunc(defs, func(d *definition) bool { return d.choice }):
 		return "it is one option of a choice; olddefconfig kept another (set the choice's other options to n)"
 	}
 	return "olddefconfig changed it (a range, a choice or a select overrides the fragment)"
+}
+
+// selectedBy names the options that select sym, none of which is set
+// when this is asked (", and none of A, B is set").
+func (idx *kconfigIndex) selectedBy(sym string) string {
+	sel := slices.Compact(slices.Sorted(slices.Values(idx.selectors[sym])))
+	switch {
+	case len(sel) == 0:
+		return ", and no option of this tree selects it"
+	case len(sel) > 6:
+		return fmt.Sprintf(", and none of the %d options that select it (%s, ...) is set", len(sel), strings.Join(prefixed(sel[:6]), ", "))
+	}
+	return fmt.Sprintf(", and none of the options that select it (%s) is set", strings.Join(prefixed(sel), ", "))
+}
+
+func prefixed(syms []string) []string {
+	out := make([]string, len(syms))
+	for i, s := range syms {
+		out[i] = "CONFIG_" + s
+	}
+	return out
 }
 
 // isSet says whether symbol s is y or m in cfg.

@@ -45,7 +45,7 @@ func (m *maker) make(ctx context.Context, phase string, targets ...string) error
 // writing), and what is left after stopGrace is killed.
 func (m *maker) run(ctx context.Context, phase, name string, args ...string) error {
 	m.p.phase(phase)
-	fmt.Fprintf(m.log, "\n$ %s %s\n", name, strings.Join(args, " "))
+	fmt.Fprintf(m.log, "\n[%s] $ %s %s\n", time.Since(m.p.start).Round(time.Second), name, strings.Join(args, " "))
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = m.tree
 	cmd.Env = append(os.Environ(), m.env...)
