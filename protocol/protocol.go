@@ -85,6 +85,19 @@ type Plan struct {
 	// Files are extra inputs the host ships with the plan (models to load),
 	// keyed by the name the phase refers to.
 	Files map[string]string `json:"files,omitempty"`
+	// Drives are the workload images the host attached as read-only
+	// disks, and the guest device of each; Image names one of them.
+	Drives []Drive `json:"drives,omitempty"`
+}
+
+// Drive is a read-only root filesystem image the host attached as a disk.
+type Drive struct {
+	// Image is the images/ definition it was built from.
+	Image string `json:"image"`
+	// Device is the guest's block device for it ("/dev/vda").
+	Device string `json:"device"`
+	// FSType is how to mount it ("erofs").
+	FSType string `json:"fstype"`
 }
 
 // Requires lists what the kernel must offer for the scenario to be meaningful.
@@ -181,6 +194,23 @@ type Step struct {
 	Run     string   `json:"run"`
 	Caps    *Caps    `json:"caps,omitempty"`
 	Timeout Duration `json:"timeout,omitempty"`
+	// HTTP, when set, makes the step a request the orchestrator itself
+	// sends from inside the guest (Run then only describes it).
+	HTTP *HTTPRequest `json:"http,omitempty"`
+}
+
+// HTTPRequest is a GET the orchestrator sends over the guest's loopback.
+type HTTPRequest struct {
+	URL string `json:"url"`
+}
+
+// HTTPResponse is what an HTTP step got back; the body is the step's
+// Stdout.
+type HTTPResponse struct {
+	// Status is the response's status code; 0 when none arrived.
+	Status int `json:"status,omitempty"`
+	// Error says why no response arrived ("" when one did).
+	Error string `json:"error,omitempty"`
 }
 
 // Message kinds, guest to host.
@@ -328,6 +358,8 @@ type StepEnd struct {
 	KernelLog []string `json:"kernel_log,omitempty"`
 	// KernelLogDropped counts such lines left out past the bound.
 	KernelLogDropped int `json:"kernel_log_dropped,omitempty"`
+	// HTTP is the response of an HTTP step (nil for commands).
+	HTTP *HTTPResponse `json:"http,omitempty"`
 }
 
 // ArtifactKind says what an artifact holds.
