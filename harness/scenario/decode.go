@@ -27,7 +27,7 @@ var (
 	phaseFields       = []string{"name", "description", "session", "shell", "env", "caps", "setup", "tsem", "steps", "expect"}
 	capsFields        = []string{"drop", "add"}
 	tsemFields        = []string{"model", "export", "load", "pseudonyms", "backprop", "digest", "cache", "nsref"}
-	stepFields        = []string{"name", "run", "caps", "timeout", "expect"}
+	stepFields        = []string{"name", "run", "http", "caps", "timeout", "expect"}
 	stepExpectFields  = []string{"outcome", "exit_code", "stdout_contains", "stderr_contains", "output_contains", "stdout_not_contains", "stderr_not_contains", "output_not_contains"}
 	phaseExpectFields = []string{"forensics_contains", "trajectory_contains", "forensics_count"}
 	countFields       = []string{"min", "max"}
@@ -165,6 +165,7 @@ func parse(file string, data []byte) (*Scenario, *yaml.Node, ValidationErrors) {
 		return nil, nil, d.result()
 	}
 	s, nameNode := d.scenario(root)
+	d.checkModeSession(s, root)
 	if errs := d.result(); errs != nil {
 		return nil, nil, errs
 	}
@@ -276,7 +277,7 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, *yaml.Node) {
 		s.Requires = d.requires(p.val)
 	}
 	if p, ok := m["image"]; ok {
-		s.Image, _ = d.str("image", p.val)
+		s.Image = d.name("image", p.val)
 	}
 	if p, ok := m["mode"]; ok {
 		if v, ok := d.enum("mode", p.val, string(protocol.ModeProcess), string(protocol.ModeContainer)); ok {
@@ -677,8 +678,11 @@ func (d *decoder) step(n *yaml.Node, session protocol.Session) Step {
 			}
 			st.Run = v
 		}
-	} else {
+	} else if _, ok := m["http"]; !ok {
 		d.lacks(n, "run", "step has no \"run\"; add the command, like run: ls /")
+	}
+	if p, ok := m["http"]; ok {
+		d.httpStep(&st, m, p)
 	}
 	if p, ok := m["caps"]; ok {
 		if session == protocol.SessionShell {

@@ -124,10 +124,10 @@ func TestLoad_DecodesEveryField(t *testing.T) {
 		File:        "testdata/good/shell-session.yaml",
 		Dir:         "testdata/good",
 		Name:        "shell-session",
-		Description: "Steps typed into one bash, with a container image and every field set.",
+		Description: "Steps typed into one bash, in a workload image, with every field set.",
 		Requires:    Requires{LSM: []string{"tsem"}, Features: []string{"seccomp", "user_namespaces"}},
 		Image:       "debian-minimal",
-		Mode:        "container",
+		Mode:        "process",
 		Timeout:     10 * time.Minute,
 		StepTimeout: 45 * time.Second,
 		Session:     "shell",
@@ -182,6 +182,31 @@ func TestLoad_DecodesEveryField(t *testing.T) {
 		},
 	}
 	assert.Equal(t, want, s)
+}
+
+func TestLoad_DecodesHTTPSteps(t *testing.T) {
+	s, err := Load("testdata/good/container-http.yaml")
+	require.NoError(t, err)
+	assert.Equal(t, protocol.ModeContainer, s.Mode)
+	assert.Equal(t, "httpd", s.Image)
+	steps := s.Phases[0].Steps
+	require.Len(t, steps, 3)
+	assert.Nil(t, steps[0].HTTP)
+	assert.Equal(t, Step{
+		Name: "fetch", Run: "GET http://127.0.0.1/", Timeout: 5 * time.Second,
+		Expect: StepExpect{Outcome: protocol.OutcomeAllow},
+		HTTP:   &HTTP{URL: "http://127.0.0.1/", ExpectStatus: 200, BodyContains: []string{"tsemlab httpd", "it works"}},
+	}, steps[1])
+	assert.Equal(t, &HTTP{URL: "http://localhost:8080/missing", ExpectStatus: 404}, steps[2].HTTP)
+}
+
+func TestCheckLoopbackURL(t *testing.T) {
+	for u, ok := range map[string]bool{
+		"http://127.0.0.1/": true, "http://127.1.2.3:8080/x": true, "http://[::1]/": true, "http://LOCALHOST/": true,
+		"http://10.0.2.2/": false, "https://127.0.0.1/": false, "http://example.org/": false, "127.0.0.1": false, "ftp://localhost/": false,
+	} {
+		assert.Equal(t, ok, checkLoopbackURL(u) == "", "%s: %s", u, checkLoopbackURL(u))
+	}
 }
 
 func TestParse_FillsDefaults(t *testing.T) {
@@ -351,7 +376,7 @@ func TestLoadAll_GathersErrorsFromEveryFile(t *testing.T) {
 	for _, s := range scenarios {
 		names = append(names, s.Name)
 	}
-	assert.Equal(t, []string{"capabilities", "minimal", "process-grep", "shell-session"}, names)
+	assert.Equal(t, []string{"capabilities", "container-http", "minimal", "process-grep", "shell-session"}, names)
 }
 
 func TestLoadAll_DirectoryLoadsYAMLFilesInNameOrder(t *testing.T) {

@@ -158,6 +158,7 @@ func (s *Scenario) planPhase(ph Phase, o PlanOptions) protocol.Phase {
 			Run:     st.Run,
 			Caps:    planCaps(st.Caps),
 			Timeout: protocol.Duration(o.scale(timeout)),
+			HTTP:    planHTTP(st.HTTP),
 		})
 	}
 	return pp
@@ -168,6 +169,13 @@ func (s *Scenario) sessionOrDefault() protocol.Session {
 		return DefaultSession
 	}
 	return s.Session
+}
+
+func planHTTP(h *HTTP) *protocol.HTTPRequest {
+	if h == nil {
+		return nil
+	}
+	return &protocol.HTTPRequest{URL: h.URL}
 }
 
 func planCaps(c *Caps) *protocol.Caps {

@@ -133,6 +133,9 @@ type Step struct {
 	// applies).
 	Timeout time.Duration
 	Expect  StepExpect
+	// HTTP, when set, makes the step a request instead of a command (Run
+	// then reads "GET URL").
+	HTTP *HTTP
 }
 
 // StepExpect is what a step must show. Every non-empty field is one check.
