@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,7 +40,9 @@ ends, so an interrupted run keeps what it found.
 With no --kernel, Debian's linux-image-cloud-amd64 is fetched with apt on
 first use and cached (it has no TSEM: TSEM scenarios are skipped with the
 reason). The guest image is built from this source tree with u-root on first
-use and cached by a hash of its inputs.`,
+use and cached by a hash of its inputs, and so are the workload images
+(images/NAME.yaml) that scenarios name with image: (a few minutes each, as
+root; see images/README.md).`,
 		Example: `  tsemlab run scenarios/
   tsemlab run --kernel ~/tsem/arch/x86/boot/bzImage --junit junit.xml scenarios/process-grep.yaml
   tsemlab run --format ktap --only caps-chown scenarios/`,
@@ -84,6 +87,13 @@ func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	if err != nil {
 		return &exitError{code: exitInfra, err: err}
 	}
+	images, err := lab.RootFS(ctx, rootfsOptions(g, src), scenarios)
+	if err != nil {
+		if errors.Is(err, lab.ErrInfra) {
+			return &exitError{code: exitInfra, err: err}
+		}
+		return badInput(err)
+	}
 	l, err := lab.Prepare(ctx, lab.Options{KernelPath: f.kernel, Accel: f.accel, CacheDir: lab.CacheDir(), SourceDir: src, Log: g.log})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -113,7 +123,7 @@ func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	run := runner.Run(ctx, runner.Config{
 		Kernel: l.Kernel, Image: l.Image, Accel: l.Accel, QEMU: l.QEMU, QEMUVersion: l.QEMUVersion,
 		OutDir: out, Timeout: f.timeout, Jobs: f.jobs, MemoryMiB: f.memory, Append: f.appendArgs,
-		Log: g.log, Observer: progress,
+		Log: g.log, Observer: progress, RootFS: images,
 	}, scenarios)
 	if err := writeReports(run, f, out, color); err != nil {
 		return &exitError{code: exitInfra, err: err}
@@ -133,6 +143,16 @@ type silent struct{}
 func (silent) Error() string { return "" }
 
 var errSilent error = silent{}
+
+// rootfsOptions builds the workload images from the checkout's images/,
+// with progress on a terminal.
+func rootfsOptions(g *globals, src string) lab.RootFSOptions {
+	o := lab.RootFSOptions{Dir: filepath.Join(src, "images"), CacheDir: lab.CacheDir(), Log: g.log}
+	if isTerminal(os.Stderr) && os.Getenv("CI") != "true" {
+		o.Progress = os.Stderr
+	}
+	return o
+}
 
 func writeReports(run *result.Run, f *runFlags, out string, color bool) error {
 	var err error

@@ -587,3 +587,10 @@ func FuzzReadJSON(f *testing.F) {
 		ExitCode(run)
 	})
 }
+
+func TestHuman_HeaderNamesTheWorkloadImageAndItsSuite(t *testing.T) {
+	sc := &result.Scenario{Name: "container-smoke", Status: result.Pass, Duration: result.Duration(12 * time.Second), Env: result.Environment{
+		Accel: "tcg", RootFS: &result.RootFS{Name: "httpd", Suite: "trixie", RequestedSuite: "buster", DebianVersion: "13.8"},
+	}}
+	assert.Equal(t, "PASS container-smoke (12.0s, tcg, httpd on Debian 13.8 trixie)", header(sc, false))
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/tsemlab/tsemlab/harness/kernel"
 	"github.com/tsemlab/tsemlab/harness/qemu"
 	"github.com/tsemlab/tsemlab/harness/result"
+	"github.com/tsemlab/tsemlab/harness/rootfs"
 	"github.com/tsemlab/tsemlab/harness/scenario"
 	"github.com/tsemlab/tsemlab/protocol"
 )
@@ -56,6 +57,9 @@ type Config struct {
 	Append   []string
 	Log      *slog.Logger
 	Observer Observer
+	// RootFS are the workload images the scenarios name, by name, built
+	// before the run (lab.RootFS).
+	RootFS map[string]*rootfs.Image
 }
 
 // TimeoutScale is how much slower than KVM a guest is assumed to run.
@@ -275,6 +279,10 @@ func (r *scenarioRun) prepare(ctx context.Context, undo *teardown) (*boot.Guest,
 		return nil, err
 	}
 	plan := r.s.Plan(opts)
+	drives, err := r.drives(&plan)
+	if err != nil {
+		return nil, err
+	}
 	if err := writeJSON(filepath.Join(r.dir, "plan.json"), plan); err != nil {
 		return nil, err
 	}
@@ -287,7 +295,7 @@ func (r *scenarioRun) prepare(ctx context.Context, undo *teardown) (*boot.Guest,
 	undo.push(cancel)
 	g, err := boot.Start(vctx, boot.Spec{
 		QEMU: r.c.QEMU, Kernel: r.c.Kernel.Path, Image: r.c.Image, Plan: plan, Accel: r.c.Accel.Accel,
-		Append: r.c.Append, MemoryMiB: r.c.MemoryMiB, Dir: tmp, ConsoleLog: logf, Log: r.c.Log,
+		Append: r.c.Append, MemoryMiB: r.c.MemoryMiB, Dir: tmp, ConsoleLog: logf, Log: r.c.Log, Drives: drives,
 	})
 	if err != nil {
 		return nil, err
