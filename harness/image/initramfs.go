@@ -3,8 +3,9 @@
 //
 // The base image holds u-root's core commands (one busybox binary), the
 // tsemlab-guest orchestrator as u-root's uinit, a few host programs with their
-// shared libraries (bash, GNU chown), an /etc with the users scenarios rely
-// on, and the stock kernel's modules the guest needs.
+// shared libraries (bash, GNU chown, and runc when the host has it), an
+// /etc with the users scenarios rely on, and the stock kernel's modules the
+// guest needs.
 package image
 
 import (
@@ -22,6 +23,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -60,9 +62,17 @@ var Commands = []string{
 // type into bash) and GNU chown (u-root has none).
 var HostPrograms = []string{"bash", "chown"}
 
+// OptionalHostPrograms are packed like HostPrograms when the host has them:
+// Debian's runc runs container-mode scenarios. Without it the image is
+// built without, and container scenarios are refused before anything boots
+// (lab.RootFS says to install it).
+var OptionalHostPrograms = []string{"runc"}
+
 // GuestModules are the stock-kernel modules the orchestrator loads when they
-// are modules and not built in: pvpanic lets QEMU report GUEST_PANICKED.
-var GuestModules = []string{"pvpanic_pci"}
+// are modules and not built in: pvpanic lets QEMU report GUEST_PANICKED;
+// virtio_pci and virtio_blk give the guest the workload image's disk, erofs
+// reads it and overlay puts a writable layer on it.
+var GuestModules = []string{"pvpanic_pci", "virtio_pci", "virtio_blk", "erofs", "overlay"}
 
 // Spec is what goes into a base image.
 type Spec struct {
@@ -183,8 +193,10 @@ func build(ctx context.Context, spec Spec, hosts map[string]string, tmp, out str
 		ucmds = append(ucmds, "github.com/u-root/u-root/cmds/core/"+c)
 	}
 	var files []string
-	for _, name := range HostPrograms {
-		files = append(files, hosts[name]+":bin/"+name)
+	for _, name := range append(slices.Clone(HostPrograms), OptionalHostPrograms...) {
+		if p, ok := hosts[name]; ok {
+			files = append(files, p+":bin/"+name)
+		}
 	}
 	l := llog.New(slog.LevelWarn, func(format string, v ...any) {
 		log.Debug(fmt.Sprintf(format, v...))
@@ -264,7 +276,8 @@ func baseArchive(spec Spec) (*cpio.Archive, error) {
 	return a, nil
 }
 
-// hostPrograms resolves HostPrograms on the host's PATH.
+// hostPrograms resolves HostPrograms, and those of OptionalHostPrograms
+// the host has, on the host's PATH.
 func hostPrograms() (map[string]string, error) {
 	out := map[string]string{}
 	for _, name := range HostPrograms {
@@ -277,6 +290,13 @@ func hostPrograms() (map[string]string, error) {
 		}
 		out[name] = p
 	}
+	for _, name := range OptionalHostPrograms {
+		if p, err := exec.LookPath(name); err == nil {
+			if p, err = filepath.EvalSymlinks(p); err == nil {
+				out[name] = p
+			}
+		}
+	}
 	return out, nil
 }
 
@@ -286,7 +306,7 @@ func hostPrograms() (map[string]string, error) {
 func inputKey(spec Spec, hosts map[string]string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "tsemlab-initramfs v1\n%s\n%s\n", runtime.Version(), goVersion())
-	fmt.Fprintf(h, "commands %v\nhost %v\nmodules-for %s\n", Commands, HostPrograms, spec.KernelRelease)
+	fmt.Fprintf(h, "commands %v\nhost %v\nmodules-for %s\n", Commands, sortedKeys(hosts), spec.KernelRelease)
 	fmt.Fprintf(h, "etc %q %q\n", passwd, group)
 	var files []string
 	for _, f := range []string{"go.mod", "go.sum"} {
@@ -328,6 +348,15 @@ func inputKey(spec Spec, hosts map[string]string) (string, error) {
 		fmt.Fprintf(h, "%s %s\n", rel, sum)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func goVersion() string {
