@@ -1,0 +1,155 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/tsemlab/tsemlab/protocol"
+)
+
+// images is what running steps on a workload image needs: where it goes,
+// how to mount, and which runc. The zero value is the guest's (filled in
+// by attachImage); tests set their own.
+type images struct {
+	mnt    mounter
+	layout layout
+	runc   string
+	// work is the running phase's workload; nil outside a phase and for
+	// scenarios without an image.
+	work *workload
+}
+
+// guestRunc is where the image build packs the host's runc.
+const guestRunc = "/bin/runc"
+
+// deviceWait bounds the wait for the image's disk to appear.
+const deviceWait = 10 * time.Second
+
+// workload is where a phase's steps run when the scenario names an image:
+// chrooted into the phase's root (process mode), or in a container whose
+// root it is. It travels to a namespace leader in its job, so it is JSON.
+type workload struct {
+	// Root is the directory steps see as / in process mode ("" in
+	// container mode, where runc sets the root).
+	Root string `json:"root,omitempty"`
+	// Container runs the phase's shell in a container (container mode).
+	Container *container `json:"container,omitempty"`
+}
+
+// root is the directory processes are chrooted into, "" for none.
+func (w *workload) root() string {
+	if w == nil {
+		return ""
+	}
+	return w.Root
+}
+
+// phase returns ph as its chrooted processes run it: the image's
+// environment under the phase's own, and / as the working directory unless
+// the phase names one (a chroot keeps the old one otherwise).
+func (w *workload) phase(ph protocol.Phase) protocol.Phase {
+	if w.root() == "" {
+		return ph
+	}
+	ph.Env = append(slices.Clone(imageEnv), ph.Env...)
+	if ph.Dir == "" {
+		ph.Dir = "/"
+	}
+	return ph
+}
+
+// self is how a chrooted process runs this binary again (capexec): by
+// /proc/self/exe, which the root's /proc reaches although the binary is
+// outside the root.
+func (w *workload) self(self string) string {
+	if w.root() == "" {
+		return self
+	}
+	return "/proc/self/exe"
+}
+
+// attachImage mounts the plan's workload image read-only for the whole
+// scenario and, in container mode, gives runc its state directory and
+// cgroups. Each undo goes on td as it becomes needed.
+func (o *orchestrator) attachImage(ctx context.Context, td *teardown) error {
+	if o.plan.Image == "" {
+		return nil
+	}
+	if o.img.mnt == nil {
+		o.img.mnt, o.img.layout, o.img.runc = sysMounter{}, guestLayout, guestRunc
+	}
+	var d *protocol.Drive
+	for i := range o.plan.Drives {
+		if o.plan.Drives[i].Image == o.plan.Image {
+			d = &o.plan.Drives[i]
+		}
+	}
+	if d == nil {
+		return fmt.Errorf("the plan names image %q but attaches no drive holding it", o.plan.Image)
+	}
+	if err := waitForDevice(ctx, d.Device, deviceWait); err != nil {
+		return err
+	}
+	if err := mountAll(o.img.mnt, o.img.layout.imageMounts(*d), td); err != nil {
+		return fmt.Errorf("attach image %s: %w", d.Image, err)
+	}
+	if o.plan.Mode != protocol.ModeContainer {
+		return nil
+	}
+	if _, err := os.Stat(o.img.runc); err != nil {
+		return fmt.Errorf("container mode needs runc, and this guest image has none (%w): install runc on the host (apt-get install runc) and run again; the image is rebuilt with it", err)
+	}
+	entries, _ := os.ReadDir(o.img.layout.Cgroup)
+	if err := mountAll(o.img.mnt, o.img.layout.runcMounts(len(entries) > 0), td); err != nil {
+		return fmt.Errorf("container state and cgroups: %w", err)
+	}
+	return nil
+}
+
+// enterPhase gives a phase a fresh root when the scenario names an image: a
+// writable overlay on a tmpfs of its own over the read-only image, and
+// either the mounts chrooted processes need (process mode) or a container
+// bundle (container mode). The teardown it returns undoes all of it, and
+// must run even after an error.
+func (o *orchestrator) enterPhase(ph protocol.Phase) (*teardown, error) {
+	td := &teardown{}
+	if o.plan.Image == "" {
+		return td, nil
+	}
+	l := o.img.layout
+	if err := mountAll(o.img.mnt, l.overlayMounts(), td); err != nil {
+		return td, fmt.Errorf("phase root: %w", err)
+	}
+	w := &workload{}
+	if o.plan.Mode == protocol.ModeContainer {
+		c, err := o.bundle(ph, td)
+		if err != nil {
+			return td, err
+		}
+		w.Container = c
+	} else {
+		if err := mountAll(o.img.mnt, l.processMounts(), td); err != nil {
+			return td, fmt.Errorf("phase root: %w", err)
+		}
+		td.push("kill what still runs in "+l.Root, func() error { return killRooted(l.Proc, l.Root) })
+		w.Root = l.Root
+	}
+	o.img.work = w
+	td.push("leave the phase's root", func() error {
+		o.img.work = nil
+		return nil
+	})
+	return td, nil
+}
+
+// cleanup undoes a phase's environment and reports what could not be
+// undone: the run goes on (the next phase mounts afresh), but a leak is
+// the harness's error to show.
+func (o *orchestrator) cleanup(phase string, td *teardown) {
+	if err := td.run(); err != nil {
+		_ = o.out.send(protocol.Message{Kind: protocol.KindError, Error: fmt.Sprintf("cleanup after phase %s: %v", phase, err)})
+	}
+}
