@@ -46,7 +46,7 @@ type container struct {
 // the container's process, with its environment, working directory and
 // capabilities, in the phase's root. The container's removal goes on td
 // first, so that it runs before the root is unmounted.
-func (o *orchestrator) bundle(ph protocol.Phase, td *teardown) (*container, error) {
+func (o *orchestrator) bundle(ph protocol.Phase, image string, td *teardown) (*container, error) {
 	l := o.img.layout
 	c := &container{
 		Runc: o.img.runc, State: l.Runc, Bundle: filepath.Join(l.Phase, "bundle"), ID: containerID,
@@ -55,7 +55,7 @@ func (o *orchestrator) bundle(ph protocol.Phase, td *teardown) (*container, erro
 	td.push("remove container "+c.ID, c.remove)
 	opts := oci.Options{
 		Root: l.Root, Args: ph.Shell, Env: shellEnv(ph.Env), Cwd: ph.Dir,
-		Hostname: o.plan.Image, CgroupsPath: c.CgroupsPath,
+		Hostname: image, CgroupsPath: c.CgroupsPath,
 	}
 	if ph.Caps != nil {
 		opts.Drop, opts.Add = ph.Caps.Drop, ph.Caps.Add

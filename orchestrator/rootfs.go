@@ -20,13 +20,14 @@ import (
 // same paths, so that what TSEM learns in one phase names the same files
 // in the next; tests move them to a temporary directory.
 type layout struct {
-	// Image is where the read-only image is mounted, once per scenario.
-	Image string
+	// Images holds the read-only images, each mounted once per scenario
+	// in a directory named after it.
+	Images string
 	// Phase is a tmpfs made fresh for every phase: the overlay's upper and
 	// work directories and the container bundle live on it, so that
 	// unmounting it removes all a phase wrote.
 	Phase string
-	// Root is the phase's root: the overlay of Phase/upper on Image.
+	// Root is the phase's root: the overlay of Phase/upper on its image.
 	Root string
 	// Runc is a tmpfs holding runc's state.
 	Runc string
@@ -38,7 +39,7 @@ type layout struct {
 
 // guestLayout is the layout inside the guest.
 var guestLayout = layout{
-	Image:  "/tsemlab/image",
+	Images: "/tsemlab/images",
 	Phase:  "/tsemlab/phase",
 	Root:   "/tsemlab/root",
 	Runc:   "/tsemlab/runc",
@@ -83,22 +84,25 @@ func (m mount) String() string {
 	return s + " " + m.Source + " " + m.Target
 }
 
-// imageMounts mount the scenario's image read-only.
+// image is where the image called name is mounted.
+func (l layout) image(name string) string { return filepath.Join(l.Images, name) }
+
+// imageMounts mount a drive's image read-only.
 func (l layout) imageMounts(d protocol.Drive) []mount {
 	fstype := d.FSType
 	if fstype == "" {
 		fstype = "erofs"
 	}
-	return []mount{{Source: d.Device, Target: l.Image, FSType: fstype, Flags: unix.MS_RDONLY}}
+	return []mount{{Source: d.Device, Target: l.image(d.Image), FSType: fstype, Flags: unix.MS_RDONLY}}
 }
 
-// overlayMounts give a phase a fresh writable root over the image.
-func (l layout) overlayMounts() []mount {
+// overlayMounts give a phase a fresh writable root over its image.
+func (l layout) overlayMounts(image string) []mount {
 	upper, work := filepath.Join(l.Phase, "upper"), filepath.Join(l.Phase, "work")
 	return []mount{
 		{Source: "tmpfs", Target: l.Phase, FSType: "tmpfs", Data: "mode=0755"},
 		{Source: "overlay", Target: l.Root, FSType: "overlay", Mkdirs: []string{upper, work},
-			Data: "lowerdir=" + l.Image + ",upperdir=" + upper + ",workdir=" + work},
+			Data: "lowerdir=" + l.image(image) + ",upperdir=" + upper + ",workdir=" + work},
 	}
 }
 

@@ -65,7 +65,7 @@ func TestLayout_MountPlansMatchGolden(t *testing.T) {
 		}
 	}
 	section("image, once per scenario", l.imageMounts(protocol.Drive{Image: "debian-minimal", Device: "/dev/vda", FSType: "erofs"}))
-	section("every phase", l.overlayMounts())
+	section("every phase", l.overlayMounts("debian-minimal"))
 	section("process mode", l.processMounts())
 	section("container mode, cgroups already mounted", l.runcMounts(true))
 	section("container mode, no cgroups yet", l.runcMounts(false))
@@ -80,7 +80,7 @@ func TestMountAll_AFailureLeavesExactlyWhatWasMountedToUndo(t *testing.T) {
 	l := testLayout(t)
 	f := &fakeMounter{failMount: filepath.Join(l.Root, "dev")}
 	var td teardown
-	err := mountAll(f, append(l.overlayMounts(), l.processMounts()...), &td)
+	err := mountAll(f, append(l.overlayMounts("debian-minimal"), l.processMounts()...), &td)
 	require.Error(t, err)
 	assert.ErrorIs(t, err, unix.EPERM)
 	assert.Contains(t, err.Error(), "mount -o bind,rec /dev "+filepath.Join(l.Root, "dev"))
@@ -146,7 +146,7 @@ func TestWaitForDevice(t *testing.T) {
 func testLayout(t *testing.T) layout {
 	d := t.TempDir()
 	return layout{
-		Image: filepath.Join(d, "image"), Phase: filepath.Join(d, "phase"), Root: filepath.Join(d, "root"),
+		Images: filepath.Join(d, "images"), Phase: filepath.Join(d, "phase"), Root: filepath.Join(d, "root"),
 		Runc: filepath.Join(d, "runc"), Cgroup: filepath.Join(d, "cgroup"), Proc: "/proc",
 	}
 }

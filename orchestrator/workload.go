@@ -71,30 +71,35 @@ func (w *workload) self(self string) string {
 	return "/proc/self/exe"
 }
 
-// attachImage mounts the plan's workload image read-only for the whole
-// scenario and, in container mode, gives runc its state directory and
-// cgroups. Each undo goes on td as it becomes needed.
+// phaseImage is the workload image a phase runs in, "" for none.
+func (o *orchestrator) phaseImage(ph protocol.Phase) string {
+	if ph.Image != "" {
+		return ph.Image
+	}
+	return o.plan.Image
+}
+
+// attachImage mounts every workload image the plan's phases name,
+// read-only, once for the whole scenario, and, in container mode, gives
+// runc its state directory and cgroups. Each undo goes on td as it becomes
+// needed.
 func (o *orchestrator) attachImage(ctx context.Context, td *teardown) error {
-	if o.plan.Image == "" {
+	var names []string
+	for _, ph := range o.plan.Phases {
+		if name := o.phaseImage(ph); name != "" && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
 		return nil
 	}
 	if o.img.mnt == nil {
 		o.img.mnt, o.img.layout, o.img.runc = sysMounter{}, guestLayout, guestRunc
 	}
-	var d *protocol.Drive
-	for i := range o.plan.Drives {
-		if o.plan.Drives[i].Image == o.plan.Image {
-			d = &o.plan.Drives[i]
+	for _, name := range names {
+		if err := o.mountImage(ctx, name, td); err != nil {
+			return err
 		}
-	}
-	if d == nil {
-		return fmt.Errorf("the plan names image %q but attaches no drive holding it", o.plan.Image)
-	}
-	if err := waitForDevice(ctx, d.Device, deviceWait); err != nil {
-		return err
-	}
-	if err := mountAll(o.img.mnt, o.img.layout.imageMounts(*d), td); err != nil {
-		return fmt.Errorf("attach image %s: %w", d.Image, err)
 	}
 	if o.plan.Mode != protocol.ModeContainer {
 		return nil
@@ -109,23 +114,41 @@ func (o *orchestrator) attachImage(ctx context.Context, td *teardown) error {
 	return nil
 }
 
-// enterPhase gives a phase a fresh root when the scenario names an image: a
-// writable overlay on a tmpfs of its own over the read-only image, and
+// mountImage mounts the image called name from the drive the plan says
+// holds it.
+func (o *orchestrator) mountImage(ctx context.Context, name string, td *teardown) error {
+	i := slices.IndexFunc(o.plan.Drives, func(d protocol.Drive) bool { return d.Image == name })
+	if i < 0 {
+		return fmt.Errorf("the plan names image %q but attaches no drive holding it", name)
+	}
+	d := o.plan.Drives[i]
+	if err := waitForDevice(ctx, d.Device, deviceWait); err != nil {
+		return err
+	}
+	if err := mountAll(o.img.mnt, o.img.layout.imageMounts(d), td); err != nil {
+		return fmt.Errorf("attach image %s: %w", name, err)
+	}
+	return nil
+}
+
+// enterPhase gives a phase a fresh root when it runs in a workload image:
+// a writable overlay on a tmpfs of its own over the read-only image, and
 // either the mounts chrooted processes need (process mode) or a container
 // bundle (container mode). The teardown it returns undoes all of it, and
 // must run even after an error.
 func (o *orchestrator) enterPhase(ph protocol.Phase) (*teardown, error) {
 	td := &teardown{}
-	if o.plan.Image == "" {
+	image := o.phaseImage(ph)
+	if image == "" {
 		return td, nil
 	}
 	l := o.img.layout
-	if err := mountAll(o.img.mnt, l.overlayMounts(), td); err != nil {
+	if err := mountAll(o.img.mnt, l.overlayMounts(image), td); err != nil {
 		return td, fmt.Errorf("phase root: %w", err)
 	}
 	w := &workload{}
 	if o.plan.Mode == protocol.ModeContainer {
-		c, err := o.bundle(ph, td)
+		c, err := o.bundle(ph, image, td)
 		if err != nil {
 			return td, err
 		}

@@ -20,8 +20,11 @@ func imageOrchestrator(t *testing.T, mode protocol.Mode) (*orchestrator, *fakeMo
 	require.NoError(t, writeFile(dev, ""))
 	f, rec := &fakeMounter{}, &recorder{}
 	o := &orchestrator{
-		out:  rec,
-		plan: protocol.Plan{Image: "debian-minimal", Mode: mode, StepTimeout: protocol.Duration(stepLimit), Drives: []protocol.Drive{{Image: "debian-minimal", Device: dev, FSType: "erofs"}}},
+		out: rec,
+		plan: protocol.Plan{
+			Image: "debian-minimal", Mode: mode, StepTimeout: protocol.Duration(stepLimit),
+			Phases: []protocol.Phase{{Name: "p"}}, Drives: []protocol.Drive{{Image: "debian-minimal", Device: dev, FSType: "erofs"}},
+		},
 		self: "/bin/false",
 		img:  images{mnt: f, layout: l, runc: fakeRunc(t)},
 	}
@@ -33,10 +36,10 @@ func TestAttachImage_ProcessModeMountsTheImageReadOnly(t *testing.T) {
 	var td teardown
 	require.NoError(t, o.attachImage(context.Background(), &td))
 	l := o.img.layout
-	assert.Equal(t, []string{"mount -t erofs -o ro " + o.plan.Drives[0].Device + " " + l.Image}, f.ops)
+	assert.Equal(t, []string{"mount -t erofs -o ro " + o.plan.Drives[0].Device + " " + l.image("debian-minimal")}, f.ops)
 	f.ops = nil
 	require.NoError(t, td.run())
-	assert.Equal(t, []string{"umount " + l.Image}, f.ops)
+	assert.Equal(t, []string{"umount " + l.image("debian-minimal")}, f.ops)
 }
 
 func TestAttachImage_ContainerModeGivesRuncStateAndCgroups(t *testing.T) {
@@ -45,13 +48,13 @@ func TestAttachImage_ContainerModeGivesRuncStateAndCgroups(t *testing.T) {
 	require.NoError(t, o.attachImage(context.Background(), &td))
 	l := o.img.layout
 	assert.Equal(t, []string{
-		"mount -t erofs -o ro " + o.plan.Drives[0].Device + " " + l.Image,
+		"mount -t erofs -o ro " + o.plan.Drives[0].Device + " " + l.image("debian-minimal"),
 		"mount -t tmpfs -o mode=0700 tmpfs " + l.Runc,
 		"mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 " + l.Cgroup,
 	}, f.ops, "an empty cgroup directory gets cgroup2")
 	f.ops = nil
 	require.NoError(t, td.run())
-	assert.Equal(t, []string{"umount " + l.Cgroup, "umount " + l.Runc, "umount " + l.Image}, f.ops)
+	assert.Equal(t, []string{"umount " + l.Cgroup, "umount " + l.Runc, "umount " + l.image("debian-minimal")}, f.ops)
 }
 
 func TestAttachImage_FailuresSayWhatIsMissing(t *testing.T) {
@@ -71,11 +74,11 @@ func TestAttachImage_FailuresSayWhatIsMissing(t *testing.T) {
 		assert.ErrorContains(t, err, "apt-get install runc")
 		f.ops = nil
 		require.NoError(t, td.run())
-		assert.Equal(t, []string{"umount " + o.img.layout.Image}, f.ops, "the image mounted before the failure is unmounted")
+		assert.Equal(t, []string{"umount " + o.img.layout.image("debian-minimal")}, f.ops, "the image mounted before the failure is unmounted")
 	})
 	t.Run("the image does not mount", func(t *testing.T) {
 		o, f, _ := imageOrchestrator(t, protocol.ModeProcess)
-		f.failMount = o.img.layout.Image
+		f.failMount = o.img.layout.image("debian-minimal")
 		var td teardown
 		assert.ErrorContains(t, o.attachImage(context.Background(), &td), "attach image debian-minimal: mount -t erofs")
 		assert.Empty(t, td.steps)
@@ -131,4 +134,24 @@ func TestWorkload_ChrootedProcessesGetTheImageEnvironment(t *testing.T) {
 	assert.Equal(t, "/", got.Dir, "a chroot keeps the old working directory unless given one")
 	assert.Equal(t, "/root", w.phase(protocol.Phase{Dir: "/root"}).Dir)
 	assert.Equal(t, "/proc/self/exe", w.self("/bbin/tsemlab-guest"), "capexec is reached through the root's /proc")
+}
+
+func TestPhasesInTwoImages_EachImageMountedOnceEachPhaseOnItsOwn(t *testing.T) {
+	o, f, _ := imageOrchestrator(t, protocol.ModeProcess)
+	dev2 := filepath.Join(t.TempDir(), "vdb")
+	require.NoError(t, writeFile(dev2, ""))
+	o.plan.Drives = append(o.plan.Drives, protocol.Drive{Image: "httpd", Device: dev2, FSType: "erofs"})
+	o.plan.Phases = []protocol.Phase{{Name: "a"}, {Name: "b", Image: "httpd"}, {Name: "c", Image: "debian-minimal"}}
+	l := o.img.layout
+	var td teardown
+	require.NoError(t, o.attachImage(context.Background(), &td))
+	assert.Equal(t, []string{
+		"mount -t erofs -o ro " + o.plan.Drives[0].Device + " " + l.image("debian-minimal"),
+		"mount -t erofs -o ro " + dev2 + " " + l.image("httpd"),
+	}, f.ops)
+	f.ops = nil
+	phase, err := o.enterPhase(o.plan.Phases[1])
+	require.NoError(t, err)
+	assert.Contains(t, f.ops[1], "lowerdir="+l.image("httpd")+",")
+	require.NoError(t, phase.run())
 }

@@ -76,7 +76,7 @@ type Plan struct {
 	Requires Requires `json:"requires"`
 	Mode     Mode     `json:"mode,omitempty"`
 	// Image names the workload root filesystem the steps run in; "" is
-	// the initramfs itself.
+	// the initramfs itself. A phase may name another (Phase.Image).
 	Image string `json:"image,omitempty"`
 	// StepTimeout is the default per-step limit, already scaled for the
 	// accelerator by the host.
@@ -148,6 +148,9 @@ type Phase struct {
 	// outside the measured steps.
 	Setup []string `json:"setup,omitempty"`
 	Steps []Step   `json:"steps"`
+	// Image is the workload image the phase's steps run in ("" for the
+	// guest's own root); one of the plan's Drives holds it.
+	Image string `json:"image,omitempty"`
 }
 
 // Caps changes a process's capability sets before it runs. Names are as in

@@ -33,6 +33,14 @@ type RootFSOptions struct {
 // has no runc to pack into the guest.
 var ErrNoRunc = errors.New("container-mode scenarios run Debian's runc, which the guest image takes from this host: install it (apt-get install runc)")
 
+func phaseImages(s *scenario.Scenario) []string {
+	var out []string
+	for _, ph := range s.Phases {
+		out = append(out, ph.Image)
+	}
+	return out
+}
+
 // RootFS builds, or finds cached, every workload image the scenarios name,
 // before anything boots, and returns them by name. A name with no
 // definition, or a bad definition, is the user's error; a failed build or
@@ -41,8 +49,10 @@ func RootFS(ctx context.Context, o RootFSOptions, scenarios []*scenario.Scenario
 	var names []string
 	container := false
 	for _, s := range scenarios {
-		if s.Image != "" && !slices.Contains(names, s.Image) {
-			names = append(names, s.Image)
+		for _, name := range append([]string{s.Image}, phaseImages(s)...) {
+			if name != "" && !slices.Contains(names, name) {
+				names = append(names, name)
+			}
 		}
 		container = container || s.Mode == protocol.ModeContainer
 	}

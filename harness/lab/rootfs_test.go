@@ -45,6 +45,7 @@ func TestRootFS_BuildsEachNamedImageOnce(t *testing.T) {
 		{Name: "b"},
 		{Name: "c", Image: "debian-minimal", Mode: protocol.ModeProcess},
 		{Name: "d", Image: "httpd", Mode: protocol.ModeProcess},
+		{Name: "e", Phases: []scenario.Phase{{Name: "p", Image: "httpd"}, {Name: "q"}}},
 	}
 	got, err := RootFS(context.Background(), RootFSOptions{Dir: imagesDir(t), Build: f.build, LookPath: noRunc}, scs)
 	require.NoError(t, err)

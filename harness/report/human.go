@@ -106,7 +106,7 @@ func header(sc *result.Scenario, color bool) string {
 		if sc.Env.Accel != "" {
 			h += ", " + oneLine(sc.Env.Accel)
 		}
-		if r := sc.Env.RootFS; r != nil {
+		for _, r := range sc.Env.RootFS {
 			h += ", " + oneLine(r.Name) + " on Debian " + oneLine(r.DebianVersion+" "+r.Suite)
 		}
 		h += ")"

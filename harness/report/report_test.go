@@ -590,7 +590,10 @@ func FuzzReadJSON(f *testing.F) {
 
 func TestHuman_HeaderNamesTheWorkloadImageAndItsSuite(t *testing.T) {
 	sc := &result.Scenario{Name: "container-smoke", Status: result.Pass, Duration: result.Duration(12 * time.Second), Env: result.Environment{
-		Accel: "tcg", RootFS: &result.RootFS{Name: "httpd", Suite: "trixie", RequestedSuite: "buster", DebianVersion: "13.8"},
+		Accel: "tcg", RootFS: []result.RootFS{
+			{Name: "debian-minimal", Suite: "trixie", RequestedSuite: "buster", DebianVersion: "13.8"},
+			{Name: "httpd", Suite: "trixie", RequestedSuite: "buster", DebianVersion: "13.8"},
+		},
 	}}
-	assert.Equal(t, "PASS container-smoke (12.0s, tcg, httpd on Debian 13.8 trixie)", header(sc, false))
+	assert.Equal(t, "PASS container-smoke (12.0s, tcg, debian-minimal on Debian 13.8 trixie, httpd on Debian 13.8 trixie)", header(sc, false))
 }

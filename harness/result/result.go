@@ -87,9 +87,9 @@ type Environment struct {
 	AccelReason string   `json:"accel_reason,omitempty"`
 	LSMs        []string `json:"lsms,omitempty"`
 	Cmdline     []string `json:"qemu_cmdline,omitempty"`
-	// RootFS is the workload image the steps ran in, when the scenario
-	// names one.
-	RootFS *RootFS `json:"rootfs,omitempty"`
+	// RootFS are the workload images the steps ran in, when the scenario
+	// names any.
+	RootFS []RootFS `json:"rootfs,omitempty"`
 }
 
 // RootFS records which build of a workload image a scenario ran in.

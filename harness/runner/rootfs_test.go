@@ -13,23 +13,37 @@ import (
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
-func TestDrives_AttachTheScenarioImageAndRecordItsSuite(t *testing.T) {
-	img := &rootfs.Image{
-		Name: "httpd", Path: "/cache/images/httpd-eb2bf6c4bba86aba.erofs", Format: "erofs", SHA256: "0194",
+func builtImage(name string) *rootfs.Image {
+	return &rootfs.Image{
+		Name: name, Path: "/cache/images/" + name + "-0123.erofs", Format: "erofs", SHA256: "sum-" + name,
 		Release: rootfs.Release{Suite: "trixie", Requested: "buster"}, DebianVersion: "13.8",
 	}
-	r := &scenarioRun{c: Config{RootFS: map[string]*rootfs.Image{"httpd": img}}, s: &scenario.Scenario{Name: "s", Image: "httpd"}, res: &result.Scenario{}}
-	plan := protocol.Plan{Image: "httpd"}
+}
+
+func TestDrives_AttachThePhasesImagesAndRecordTheirSuites(t *testing.T) {
+	r := &scenarioRun{
+		c:   Config{RootFS: map[string]*rootfs.Image{"httpd": builtImage("httpd"), "debian-minimal": builtImage("debian-minimal")}},
+		s:   &scenario.Scenario{Name: "s", Image: "debian-minimal"},
+		res: &result.Scenario{},
+	}
+	plan := protocol.Plan{Image: "debian-minimal", Phases: []protocol.Phase{{Name: "a", Image: "debian-minimal"}, {Name: "b", Image: "httpd"}, {Name: "c", Image: "debian-minimal"}}}
 	drives, err := r.drives(&plan)
 	require.NoError(t, err)
-	assert.Equal(t, []boot.Drive{{Image: "httpd", Path: img.Path, FSType: "erofs"}}, drives)
-	assert.Equal(t, []protocol.Drive{{Image: "httpd", Device: "/dev/vda", FSType: "erofs"}}, plan.Drives)
-	assert.Equal(t, &result.RootFS{Name: "httpd", Path: img.Path, SHA256: "0194", Suite: "trixie", RequestedSuite: "buster", DebianVersion: "13.8"}, r.res.Env.RootFS)
+	assert.Equal(t, []boot.Drive{
+		{Image: "debian-minimal", Path: "/cache/images/debian-minimal-0123.erofs", FSType: "erofs"},
+		{Image: "httpd", Path: "/cache/images/httpd-0123.erofs", FSType: "erofs"},
+	}, drives)
+	assert.Equal(t, []protocol.Drive{
+		{Image: "debian-minimal", Device: "/dev/vda", FSType: "erofs"},
+		{Image: "httpd", Device: "/dev/vdb", FSType: "erofs"},
+	}, plan.Drives)
+	require.Len(t, r.res.Env.RootFS, 2)
+	assert.Equal(t, result.RootFS{Name: "httpd", Path: "/cache/images/httpd-0123.erofs", SHA256: "sum-httpd", Suite: "trixie", RequestedSuite: "buster", DebianVersion: "13.8"}, r.res.Env.RootFS[1])
 }
 
 func TestDrives_NoImageNoDrive(t *testing.T) {
 	r := &scenarioRun{s: &scenario.Scenario{Name: "s"}, res: &result.Scenario{}}
-	plan := protocol.Plan{}
+	plan := protocol.Plan{Phases: []protocol.Phase{{Name: "p"}}}
 	drives, err := r.drives(&plan)
 	require.NoError(t, err)
 	assert.Nil(t, drives)
@@ -39,7 +53,7 @@ func TestDrives_NoImageNoDrive(t *testing.T) {
 
 func TestDrives_AnImageNotBuiltIsAnError(t *testing.T) {
 	r := &scenarioRun{s: &scenario.Scenario{Name: "s", Image: "httpd"}, res: &result.Scenario{}}
-	_, err := r.drives(&protocol.Plan{})
+	_, err := r.drives(&protocol.Plan{Phases: []protocol.Phase{{Name: "p", Image: "httpd"}}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `workload image "httpd" was not built before the run`)
 }

@@ -24,7 +24,7 @@ import (
 var (
 	scenarioFields    = []string{"name", "description", "requires", "image", "mode", "timeout", "step_timeout", "session", "shell", "env", "phases"}
 	requiresFields    = []string{"lsm", "features"}
-	phaseFields       = []string{"name", "description", "session", "shell", "env", "caps", "setup", "tsem", "steps", "expect"}
+	phaseFields       = []string{"name", "description", "image", "session", "shell", "env", "caps", "setup", "tsem", "steps", "expect"}
 	capsFields        = []string{"drop", "add"}
 	tsemFields        = []string{"model", "export", "load", "pseudonyms", "backprop", "digest", "cache", "nsref"}
 	stepFields        = []string{"name", "run", "http", "caps", "timeout", "expect"}
@@ -499,6 +499,9 @@ func (d *decoder) phase(n *yaml.Node, s *Scenario) (Phase, *yaml.Node, *yaml.Nod
 	}
 	if p, ok := m["description"]; ok {
 		ph.Description, _ = d.str("description", p.val)
+	}
+	if p, ok := m["image"]; ok {
+		ph.Image = d.name("image", p.val)
 	}
 	session := s.Session
 	if p, ok := m["session"]; ok {

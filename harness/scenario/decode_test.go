@@ -69,7 +69,7 @@ func TestLoad_UnknownFieldReportsLineAndColumn(t *testing.T) {
 		contains  string
 	}{
 		{"testdata/bad/unknown-top-field.yaml", 2, 1, `unknown field "descripton" in a scenario; did you mean "description"?`},
-		{"testdata/bad/unknown-phase-field.yaml", 4, 5, `unknown field "stpes" in a phase; did you mean "steps"? (allowed: name, description, session, shell, env, caps, setup, tsem, steps, expect)`},
+		{"testdata/bad/unknown-phase-field.yaml", 4, 5, `unknown field "stpes" in a phase; did you mean "steps"? (allowed: name, description, image, session, shell, env, caps, setup, tsem, steps, expect)`},
 		{"testdata/bad/unknown-step-field.yaml", 6, 9, `unknown field "exepct" in a step; did you mean "expect"?`},
 		{"testdata/bad/unknown-expect-field.yaml", 6, 34, `unknown field "stdout_contain" in "expect"; did you mean "stdout_contains"?`},
 		{"testdata/bad/unknown-phase-expect-field.yaml", 9, 7, `did you mean "forensics_count"?`},
@@ -198,6 +198,11 @@ func TestLoad_DecodesHTTPSteps(t *testing.T) {
 		HTTP:   &HTTP{URL: "http://127.0.0.1/", ExpectStatus: 200, BodyContains: []string{"tsemlab httpd", "it works"}},
 	}, steps[1])
 	assert.Equal(t, &HTTP{URL: "http://localhost:8080/missing", ExpectStatus: 404}, steps[2].HTTP)
+	assert.Equal(t, "", s.Phases[0].Image)
+	assert.Equal(t, "debian-minimal", s.Phases[1].Image)
+	plan := s.Plan(PlanOptions{})
+	assert.Equal(t, "httpd", plan.Phases[0].Image, "a phase without an image runs in the scenario's")
+	assert.Equal(t, "debian-minimal", plan.Phases[1].Image)
 }
 
 func TestCheckLoopbackURL(t *testing.T) {

@@ -73,7 +73,8 @@ func (s *Scenario) ReadModels() (map[string]string, error) {
 // A phase's session is its own, else the scenario's. Its shell is its own,
 // else the scenario's when the phase runs the scenario's session, else
 // DefaultShell of its session. Its environment is the scenario's overlaid
-// with its own, as sorted KEY=value strings. Steps are numbered from 1
+// with its own, as sorted KEY=value strings. Its image is its own, else the
+// scenario's. Steps are numbered from 1
 // within each phase, and every step carries its timeout (its own, else the
 // scenario's step_timeout), scaled.
 func (s *Scenario) Plan(o PlanOptions) protocol.Plan {
@@ -126,7 +127,12 @@ func (s *Scenario) planPhase(ph Phase, o PlanOptions) protocol.Phase {
 	if shell == nil {
 		shell = DefaultShell(session)
 	}
+	image := ph.Image
+	if image == "" {
+		image = s.Image
+	}
 	pp := protocol.Phase{
+		Image:   image,
 		Name:    ph.Name,
 		Session: session,
 		Shell:   slices.Clone(shell),

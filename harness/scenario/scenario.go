@@ -80,6 +80,8 @@ type Requires struct {
 type Phase struct {
 	Name        string
 	Description string
+	// Image is the phase's own workload image, or "" (the scenario's).
+	Image string
 	// Session is the phase's own, or "" (the scenario's).
 	Session protocol.Session
 	// Shell overrides the scenario's shell; nil inherits it (see Plan).
