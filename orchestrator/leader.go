@@ -283,7 +283,7 @@ func (ns *namespace) report(out sender, stepErr error) error {
 		_ = out.send(artifact(ph.Name, t.Export, protocol.ArtifactModel, m.String()))
 	case t.Backprop && ns.loaded != nil:
 		n := model.Backprop(ns.loaded, snap.ForensicsCoefficients)
-		_ = out.send(artifact(ph.Name, ph.Name+".backprop.model", protocol.ArtifactModel, ns.loaded.String()))
+		_ = out.send(artifact(ph.Name, protocol.BackpropModel(ph.Name), protocol.ArtifactModel, ns.loaded.String()))
 		_ = out.send(protocol.Message{Kind: protocol.KindLog, Log: fmt.Sprintf("phase %s: %d forensic coefficient(s) added to the model", ph.Name, n)})
 	}
 	if err := errors.Join(stepErr, snapErr); err != nil {

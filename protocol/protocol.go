@@ -190,6 +190,11 @@ type TSEM struct {
 	NSRef      string   `json:"nsref,omitempty"`
 }
 
+// BackpropModel is the name of the model a backprop phase exports: the
+// model it loaded with its forensic coefficients added. A later phase can
+// load it by that name.
+func BackpropModel(phase string) string { return phase + ".backprop.model" }
+
 // Step is one command.
 type Step struct {
 	Index   int      `json:"index"`

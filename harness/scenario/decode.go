@@ -353,9 +353,11 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, *yaml.Node) {
 // exportSite is where a model export is declared.
 type exportSite struct{ index, line int }
 
-// resolveLoads checks that each phase's load names an earlier export or an
+// resolveLoads checks that each phase's load names an earlier export (a
+// learn phase's, or the PHASE.backprop.model of a backprop phase) or an
 // existing model file, and records the file's path in LoadFile.
 func (d *decoder) resolveLoads(s *Scenario, nodes []*yaml.Node, exports map[string]exportSite) {
+	addBackpropExports(s, nodes, exports)
 	for i := range s.Phases {
 		t := s.Phases[i].TSEM
 		if t == nil || t.Load == "" {

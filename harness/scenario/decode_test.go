@@ -381,7 +381,7 @@ func TestLoadAll_GathersErrorsFromEveryFile(t *testing.T) {
 	for _, s := range scenarios {
 		names = append(names, s.Name)
 	}
-	assert.Equal(t, []string{"capabilities", "container-http", "minimal", "process-grep", "shell-session"}, names)
+	assert.Equal(t, []string{"backprop-load", "capabilities", "container-http", "minimal", "process-grep", "shell-session"}, names)
 }
 
 func TestLoadAll_DirectoryLoadsYAMLFilesInNameOrder(t *testing.T) {
