@@ -96,24 +96,29 @@ func (l layout) imageMounts(d protocol.Drive) []mount {
 	return []mount{{Source: d.Device, Target: l.image(d.Image), FSType: fstype, Flags: unix.MS_RDONLY}}
 }
 
-// overlayMounts give a phase a fresh writable root over its image.
+// overlayMounts give a phase a fresh writable root over its image. The
+// overlay has a null UUID (uuid=off): by default a new overlay gets a
+// random one (6.6 and later), and TSEM puts a file's s_uuid into its
+// events, so every phase's files would differ from the learned ones.
 func (l layout) overlayMounts(image string) []mount {
 	upper, work := filepath.Join(l.Phase, "upper"), filepath.Join(l.Phase, "work")
 	return []mount{
 		{Source: "tmpfs", Target: l.Phase, FSType: "tmpfs", Data: "mode=0755"},
 		{Source: "overlay", Target: l.Root, FSType: "overlay", Mkdirs: []string{upper, work},
-			Data: "lowerdir=" + l.image(image) + ",upperdir=" + upper + ",workdir=" + work},
+			Data: "lowerdir=" + l.image(image) + ",upperdir=" + upper + ",workdir=" + work + ",uuid=off"},
 	}
 }
 
 // processMounts are what processes chrooted into the phase's root need:
-// /proc, /sys, the guest's /dev and a /tmp of their own.
+// /proc, /sys, the guest's /dev (its device nodes) and a /tmp of their own.
 func (l layout) processMounts() []mount {
 	const safe = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 	return []mount{
 		{Source: "proc", Target: filepath.Join(l.Root, "proc"), FSType: "proc", Flags: safe},
 		{Source: "sysfs", Target: filepath.Join(l.Root, "sys"), FSType: "sysfs", Flags: safe},
-		{Source: "/dev", Target: filepath.Join(l.Root, "dev"), Flags: unix.MS_BIND | unix.MS_REC},
+		// Not recursive: a bind with submounts (/dev/pts) could only be
+		// detached lazily.
+		{Source: "/dev", Target: filepath.Join(l.Root, "dev"), Flags: unix.MS_BIND},
 		{Source: "tmpfs", Target: filepath.Join(l.Root, "tmp"), FSType: "tmpfs", Flags: unix.MS_NOSUID | unix.MS_NODEV, Data: "mode=1777"},
 	}
 }
