@@ -59,7 +59,9 @@ func runScenarios(t *testing.T, l *lab.Lab, files ...string) *result.Run {
 	t.Helper()
 	all, err := scenario.LoadAll(files)
 	require.NoError(t, err)
-	return Run(context.Background(), labConfig(l, t.TempDir()), all)
+	c := labConfig(l, t.TempDir())
+	c.RootFS = workloadImages(t, all)
+	return Run(context.Background(), c, all)
 }
 
 // labConfig is the runner configuration for a prepared lab, writing to out.
@@ -165,9 +167,9 @@ phases:
 	assert.Equal(t, result.NotRun, sc.Phases[0].Steps[1].Status)
 }
 
-// TestRun_TSEMKernel_ScenariosPass runs every shipped TSEM scenario for
-// real on a TSEM kernel: process-mode ones must pass, container-mode ones
-// are skipped with the reason until container mode exists.
+// TestRun_TSEMKernel_ScenariosPass runs every shipped scenario for real on
+// a TSEM kernel, container-mode and workload-image ones included: every one
+// must pass, none may skip.
 func TestRun_TSEMKernel_ScenariosPass(t *testing.T) {
 	k := os.Getenv("TSEMLAB_TSEM_KERNEL")
 	if k == "" {
@@ -185,9 +187,6 @@ func TestRun_TSEMKernel_ScenariosPass(t *testing.T) {
 		switch {
 		case !slices.Contains(spec.Requires.LSM, "tsem"):
 			assert.Equal(t, result.Pass, sc.Status, "%s: %s", sc.Name, sc.Reason)
-		case spec.Mode == protocol.ModeContainer:
-			assert.Equal(t, result.Skip, sc.Status, sc.Name)
-			assert.Contains(t, sc.Reason, "container mode", sc.Name)
 		default:
 			ran++
 			assert.Equal(t, result.Pass, sc.Status, "%s: %s\n%s", sc.Name, sc.Reason, sc.Crash)
@@ -200,7 +199,7 @@ func TestRun_TSEMKernel_ScenariosPass(t *testing.T) {
 			}
 		}
 	}
-	assert.GreaterOrEqual(t, ran, 4, "process-mode TSEM scenarios run")
+	assert.GreaterOrEqual(t, ran, 8, "TSEM scenarios run, container mode and images included")
 }
 
 // The verdict rules on a real guest (stock kernel, no TSEM): refusal text
