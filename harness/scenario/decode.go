@@ -24,10 +24,10 @@ import (
 var (
 	scenarioFields    = []string{"name", "description", "requires", "image", "mode", "timeout", "step_timeout", "session", "shell", "env", "phases"}
 	requiresFields    = []string{"lsm", "features"}
-	phaseFields       = []string{"name", "description", "session", "shell", "env", "caps", "setup", "tsem", "steps", "expect"}
+	phaseFields       = []string{"name", "description", "session", "shell", "env", "caps", "setup", "tsem", "steps", "expect", "seccomp", "apparmor"}
 	capsFields        = []string{"drop", "add"}
 	tsemFields        = []string{"model", "export", "load", "pseudonyms", "backprop", "digest", "cache", "nsref"}
-	stepFields        = []string{"name", "run", "caps", "timeout", "expect"}
+	stepFields        = []string{"name", "run", "caps", "timeout", "expect", "namespaces", "chroot", "pivot_root", "user", "no_new_privileges", "apparmor"}
 	stepExpectFields  = []string{"outcome", "exit_code", "stdout_contains", "stderr_contains", "output_contains", "stdout_not_contains", "stderr_not_contains", "output_not_contains"}
 	phaseExpectFields = []string{"forensics_contains", "trajectory_contains", "forensics_count"}
 	countFields       = []string{"min", "max"}
@@ -340,6 +340,7 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, *yaml.Node) {
 		s.Phases = append(s.Phases, ph)
 	}
 	d.resolveLoads(s, r.Content, exports)
+	d.resolveLabs(s, r.Content, exports)
 	for i, ph := range s.Phases {
 		if ph.TSEM != nil && !slices.Contains(s.Requires.LSM, "tsem") {
 			d.errorf(tsemNodes[i], "phase %q uses tsem but the scenario does not require it; add requires: {lsm: [tsem]} so that kernels without TSEM skip the scenario instead of failing it", ph.Name)
@@ -531,6 +532,7 @@ func (d *decoder) phase(n *yaml.Node, s *Scenario) (Phase, *yaml.Node, *yaml.Nod
 	if p, ok := m["expect"]; ok {
 		ph.Expect = d.phaseExpect(p.val, ph.TSEM != nil)
 	}
+	d.phaseLabs(m, &ph, session)
 	p, ok := m["steps"]
 	if !ok {
 		d.lacks(n, "steps", "phase %q has no \"steps\"; add steps: with at least one step like - run: true", ph.Name)
@@ -693,6 +695,7 @@ func (d *decoder) step(n *yaml.Node, session protocol.Session) Step {
 	if p, ok := m["expect"]; ok {
 		st.Expect = d.stepExpect(p.val)
 	}
+	d.stepLabs(m, &st, session)
 	return st
 }
 

@@ -56,9 +56,19 @@ func (es ValidationErrors) Unwrap() []error {
 }
 
 // sortErrors orders es by position within a file, keeping the order of
-// errors at the same position.
+// errors at the same position; a file's errors come together, files in
+// the order they first appear (a scenario, then a profile it names).
 func sortErrors(es []*ValidationError) {
+	first := map[string]int{}
+	for i, e := range es {
+		if _, ok := first[e.File]; !ok {
+			first[e.File] = i
+		}
+	}
 	sort.SliceStable(es, func(i, j int) bool {
+		if es[i].File != es[j].File {
+			return first[es[i].File] < first[es[j].File]
+		}
 		if es[i].Line != es[j].Line {
 			return es[i].Line < es[j].Line
 		}

@@ -99,6 +99,7 @@ func (s *Scenario) Plan(o PlanOptions) protocol.Plan {
 				p.Files[t.Load] = text
 			}
 		}
+		p.Files = labFiles(ph, p.Files)
 		p.Phases = append(p.Phases, pp)
 	}
 	return p
@@ -152,14 +153,15 @@ func (s *Scenario) planPhase(ph Phase, o PlanOptions) protocol.Phase {
 		if timeout <= 0 {
 			timeout = s.stepTimeout()
 		}
-		pp.Steps = append(pp.Steps, protocol.Step{
+		pp.Steps = append(pp.Steps, planStepLabs(st, protocol.Step{
 			Index:   i + 1,
 			Name:    st.Name,
 			Run:     st.Run,
 			Caps:    planCaps(st.Caps),
 			Timeout: protocol.Duration(o.scale(timeout)),
-		})
+		}))
 	}
+	planPhaseLabs(ph, &pp)
 	return pp
 }
 
