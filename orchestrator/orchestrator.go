@@ -37,6 +37,20 @@ func Main(args []string) int {
 			err := Capexec(args[2:])
 			fmt.Fprintln(os.Stderr, err)
 			return 127
+		case "stepexec":
+			err := Stepexec(args[2:])
+			fmt.Fprintln(os.Stderr, err)
+			return 127
+		case "chroot-escape":
+			err := ChrootEscape(args[2:])
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		case "seccomp-learn":
+			code, err := SeccompLearn(args[2:])
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+			}
+			return code
 		case "leader":
 			if err := Leader(args[2:]); err != nil {
 				fmt.Fprintln(os.Stderr, "tsemlab-guest leader:", err)
@@ -187,6 +201,8 @@ func (o *orchestrator) runPhase(ctx context.Context, ph protocol.Phase) error {
 		return o.tsemPhase(ctx, ph)
 	} else if err := o.steps(ctx, ph, nil); err != nil {
 		info.Error = err.Error()
+	} else if err := o.finishLabs(ph); err != nil {
+		info.Error = err.Error()
 	}
 	return o.out.send(protocol.Message{Kind: protocol.KindPhaseEnd, Phase: &info})
 }
@@ -203,7 +219,7 @@ func (o *orchestrator) setup(ctx context.Context, ph protocol.Phase) error {
 			return fmt.Errorf("setup %q: exit status %d%s", c, r.exit, tailLines(r.stderr+r.stdout, 5))
 		}
 	}
-	return nil
+	return o.prepareLabs(ctx, ph)
 }
 
 // tsemFacts adds what TSEM recorded during a step to its end report: the

@@ -22,7 +22,9 @@ func showCmd(g *globals) *cobra.Command {
 		Short: "Show a past run: steps, outcomes, evidence, TSEM trajectory and forensics",
 		Long: `Show reads a run's results directory (or one scenario's directory inside it)
 and prints each scenario's steps with expected and seen outcomes and the
-evidence. With --forensics or --trajectory it lists the TSEM event records of
+evidence, then the seccomp profiles learn phases recorded, with the count
+of each system call, and the AppArmor denials and seccomp refusals the
+kernel logged for steps. With --forensics or --trajectory it lists the TSEM event records of
 each phase one readable line per event; --type keeps one hook (file_open ...).
 With --explain it does what 'tsemlab explain' does for every scenario.`,
 		Example: `  tsemlab show results/latest
@@ -38,7 +40,10 @@ With --explain it does what 'tsemlab explain' does for every scenario.`,
 				return explainRun(os.Stdout, run, explain.Options{})
 			}
 			if !trajectory && !forensics {
-				return report.Human(os.Stdout, run, report.HumanOptions{Verbose: true})
+				if err := report.Human(os.Stdout, run, report.HumanOptions{Verbose: true}); err != nil {
+					return err
+				}
+				return report.Labs(os.Stdout, run)
 			}
 			kinds := []string{}
 			if trajectory {
