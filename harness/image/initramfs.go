@@ -57,8 +57,13 @@ var Commands = []string{
 
 // HostPrograms are copied from the host with their shared libraries, for
 // what u-root lacks or does differently: bash (the documented experiments
-// type into bash) and GNU chown (u-root has none).
-var HostPrograms = []string{"bash", "chown"}
+// type into bash), GNU chown (u-root has none), GNU ls, chmod and mkdir
+// (the seccomp labs learn and enforce profiles of real C programs, whose
+// system calls do not vary from run to run like a Go runtime's; u-root's
+// chmod cannot set the setuid bit), and Debian's apparmor_parser (the
+// AppArmor labs load profiles with it). In /bin they come before u-root's
+// commands on the guest's PATH.
+var HostPrograms = []string{"bash", "chown", "ls", "chmod", "mkdir", "apparmor_parser"}
 
 // GuestModules are the stock-kernel modules the orchestrator loads when they
 // are modules and not built in: pvpanic lets QEMU report GUEST_PANICKED.
@@ -269,8 +274,13 @@ func hostPrograms() (map[string]string, error) {
 	out := map[string]string{}
 	for _, name := range HostPrograms {
 		p, err := exec.LookPath(name)
+		for _, dir := range []string{"/usr/sbin", "/sbin"} {
+			if err != nil {
+				p, err = exec.LookPath(filepath.Join(dir, name))
+			}
+		}
 		if err != nil {
-			return nil, fmt.Errorf("the guest image needs the host's %s: install it (apt-get install bash coreutils)", name)
+			return nil, fmt.Errorf("the guest image needs the host's %s: install it (apt-get install bash coreutils apparmor)", name)
 		}
 		if p, err = filepath.EvalSymlinks(p); err != nil {
 			return nil, err
