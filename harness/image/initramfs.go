@@ -302,7 +302,7 @@ func inputKey(spec Spec, hosts map[string]string) (string, error) {
 	for _, f := range []string{"go.mod", "go.sum"} {
 		files = append(files, filepath.Join(spec.SourceDir, f))
 	}
-	for _, d := range []string{"cmd/tsemlab-guest", "orchestrator", "protocol", "model", "event"} {
+	for _, d := range []string{"cmd/tsemlab-guest", "orchestrator", "protocol", "model", "event", "seccomp"} {
 		root := filepath.Join(spec.SourceDir, d)
 		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 			if err != nil {
