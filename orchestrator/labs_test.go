@@ -1,6 +1,8 @@
 package orchestrator
 
 import (
+	"errors"
+	"fmt"
 	"syscall"
 	"testing"
 
@@ -64,4 +66,10 @@ func TestLabAfter_LearnStepTakesTheRecordedStatus(t *testing.T) {
 	r := labAfter(ph, st, ran{exit: 127})
 	assert.Contains(t, r.stderr, "were not recorded")
 	assert.Equal(t, 127, r.exit)
+}
+
+func TestErrnoNamed_HarnessFailuresDoNotReadAsRefusals(t *testing.T) {
+	err := fmt.Errorf("stepexec: exec /bin/sh: %w", syscall.EACCES)
+	assert.Equal(t, "stepexec: exec /bin/sh: EACCES", errnoNamed(err))
+	assert.Equal(t, "stepexec: no command", errnoNamed(errors.New("stepexec: no command")))
 }

@@ -39,7 +39,7 @@ func Main(args []string) int {
 			return 127
 		case "stepexec":
 			err := Stepexec(args[2:])
-			fmt.Fprintln(os.Stderr, err)
+			fmt.Fprintln(os.Stderr, "tsemlab-guest "+errnoNamed(err))
 			return 127
 		case "chroot-escape":
 			err := ChrootEscape(args[2:])

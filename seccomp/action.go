@@ -68,6 +68,10 @@ func Describe(ret uint32) string {
 	case unix.SECCOMP_RET_TRAP:
 		return "trap"
 	case unix.SECCOMP_RET_ERRNO:
+		if data == 0 {
+			// The audit record's code= holds the action only.
+			return "errno"
+		}
 		if name := unix.ErrnoName(unix.Errno(data)); name != "" {
 			return fmt.Sprintf("errno %s", name)
 		}

@@ -107,9 +107,9 @@ func TestParseAudit_NamesTheSyscall(t *testing.T) {
 	assert.Equal(t, 213, a.PID)
 	assert.Equal(t, "kill_process at execve (x86_64 syscall 59) by tsemlab-guest[213]", a.String())
 
-	a, ok = ParseAudit(`audit: type=1326 audit(1.2:3): pid=9 comm="chmod" exe="/bbin/bb" sig=0 arch=c000003e syscall=268 compat=0 ip=0x1 code=0x50001`)
+	a, ok = ParseAudit(`audit: type=1326 audit(1.2:3): pid=9 comm="chmod" exe="/bbin/bb" sig=0 arch=c000003e syscall=268 compat=0 ip=0x1 code=0x50000`)
 	require.True(t, ok)
-	assert.Equal(t, "errno EPERM at fchmodat (x86_64 syscall 268) by chmod[9]", a.String())
+	assert.Equal(t, "errno at fchmodat (x86_64 syscall 268) by chmod[9]", a.String())
 
 	_, ok = ParseAudit(`audit: type=1400 audit(1.2:3): apparmor="DENIED" operation="mknod"`)
 	assert.False(t, ok)

@@ -12,7 +12,7 @@ import (
 // Kernel lines as Debian's 6.1 cloud kernel prints them for the labs.
 const (
 	seccompKill  = `audit: type=1326 audit(1764622000.512:42): auid=4294967295 uid=0 gid=0 ses=4294967295 subj=unconfined pid=213 comm="tsemlab-guest" exe="/bin/tsemlab-guest" sig=31 arch=c000003e syscall=59 compat=0 ip=0x4a2b6e code=0x80000000`
-	seccompErrno = `audit: type=1326 audit(1764622001.100:43): auid=4294967295 uid=0 gid=0 ses=4294967295 subj=unconfined pid=220 comm="chmod" exe="/bin/chmod" sig=0 arch=c000003e syscall=268 compat=0 ip=0x7f0d3c1a code=0x50001`
+	seccompErrno = `audit: type=1326 audit(1764622001.100:43): auid=4294967295 uid=0 gid=0 ses=4294967295 subj=unconfined pid=220 comm="chmod" exe="/bin/chmod" sig=0 arch=c000003e syscall=268 compat=0 ip=0x7f0d3c1a code=0x50000`
 	appArmorDeny = `audit: type=1400 audit(1764622002.300:44): apparmor="DENIED" operation="mknod" profile="appone" name="/tmp/elsewhere" pid=231 comm="touch" requested_mask="c" denied_mask="c" fsuid=0 ouid=0`
 )
 
@@ -31,7 +31,7 @@ func TestOutcome_LabRefusalsNameWhatWasRefused(t *testing.T) {
 		{name: "SCMP_ACT_ERRNO: EPERM on stderr and the logged errno",
 			end: protocol.StepEnd{Session: protocol.SessionExec, ExitCode: 1, Stderr: "chmod: changing permissions of '/tmp/f': Operation not permitted\n",
 				KernelLog: []string{seccompErrno}},
-			want: protocol.OutcomeDeny, decisive: []string{KindStderr, KindKernelLog, KindExit}, mentions: "errno EPERM at fchmodat"},
+			want: protocol.OutcomeDeny, decisive: []string{KindStderr, KindKernelLog, KindExit}, mentions: "seccomp: errno at fchmodat (x86_64 syscall 268) by chmod[220]"},
 		{name: "AppArmor: EACCES and the denial",
 			end: protocol.StepEnd{Session: protocol.SessionExec, ExitCode: 1, Stderr: "touch: open /tmp/elsewhere: permission denied\n",
 				KernelLog: []string{appArmorDeny}},
