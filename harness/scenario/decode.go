@@ -339,8 +339,7 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, *yaml.Node) {
 		tsemNodes = append(tsemNodes, tsemNode)
 		s.Phases = append(s.Phases, ph)
 	}
-	d.resolveLoads(s, r.Content, exports)
-	d.resolveLabs(s, r.Content, exports)
+	d.resolveReferences(s, r.Content, exports)
 	for i, ph := range s.Phases {
 		if ph.TSEM != nil && !slices.Contains(s.Requires.LSM, "tsem") {
 			d.errorf(tsemNodes[i], "phase %q uses tsem but the scenario does not require it; add requires: {lsm: [tsem]} so that kernels without TSEM skip the scenario instead of failing it", ph.Name)

@@ -15,6 +15,13 @@ import (
 	"github.com/tsemlab/tsemlab/seccomp"
 )
 
+// resolveReferences checks what phases refer to: TSEM models to load,
+// then the labs' profiles.
+func (d *decoder) resolveReferences(s *Scenario, nodes []*yaml.Node, exports map[string]exportSite) {
+	d.resolveLoads(s, nodes, exports)
+	d.resolveLabs(s, nodes, exports)
+}
+
 // resolveLabs checks what the labs' sections refer to across phases and
 // files: seccomp profiles (an earlier export or a valid profile file),
 // AppArmor profile files, and options that cannot go together.
