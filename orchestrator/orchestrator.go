@@ -309,6 +309,11 @@ func describe() protocol.Hello {
 	if _, err := os.Stat("/proc/self/ns/pid"); err == nil {
 		h.Features = append(h.Features, "pid_namespaces")
 	}
+	for _, ns := range []string{"net", "uts", "ipc"} {
+		if _, err := os.Stat("/proc/self/ns/" + ns); err == nil {
+			h.Features = append(h.Features, ns+"_namespaces")
+		}
+	}
 	if b, err := os.ReadFile("/sys/devices/system/clocksource/clocksource0/current_clocksource"); err == nil {
 		h.Clocksource = strings.TrimSpace(string(b))
 	}
