@@ -91,6 +91,7 @@ func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		}
 		return &exitError{code: exitInfra, err: err}
 	}
+	defer l.Close()
 	out := f.out
 	if out == "" {
 		out = filepath.Join("results", time.Now().UTC().Format("20060102T150405Z"))

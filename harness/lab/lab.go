@@ -48,6 +48,10 @@ type Lab struct {
 	QEMUVersion string
 }
 
+// Close releases what the lab holds for its run: the guest image, which
+// the image cache does not prune while a lab uses it.
+func (l *Lab) Close() { l.Image.Release() }
+
 // ErrInfra classifies failures of the environment (QEMU missing, kernel not
 // found, image build failed), which `tsemlab run` exits 3 for: test with
 // errors.Is. It adds nothing to the message.
