@@ -146,6 +146,7 @@ func Prepare(ctx context.Context, o Options) (*Lab, error) {
 			}
 			return err
 		},
+		Log: o.Log,
 	}
 	l.Accel, err = probe.Choose(ctx, o.Accel)
 	if err != nil {
