@@ -15,6 +15,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tsemlab/tsemlab/harness/tempdir"
 )
 
 // These tests run the tsemlab binary as a user would. The ones that boot
@@ -23,7 +25,7 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tsemlab-bin-")
+	dir, err := tempdir.New("bin")
 	if err != nil {
 		panic(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/tsemlab/tsemlab/harness/result"
 	"github.com/tsemlab/tsemlab/harness/runner"
 	"github.com/tsemlab/tsemlab/harness/scenario"
+	"github.com/tsemlab/tsemlab/harness/tempdir"
 )
 
 type runFlags struct {
@@ -80,6 +81,7 @@ func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	if err != nil {
 		return badInput(err)
 	}
+	tempdir.Sweep(g.log)
 	src, err := lab.SourceDir()
 	if err != nil {
 		return &exitError{code: exitInfra, err: err}

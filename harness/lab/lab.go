@@ -19,6 +19,7 @@ import (
 	"github.com/tsemlab/tsemlab/harness/image"
 	"github.com/tsemlab/tsemlab/harness/kernel"
 	"github.com/tsemlab/tsemlab/harness/qemu"
+	"github.com/tsemlab/tsemlab/harness/tempdir"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -177,7 +178,7 @@ func fingerprint(l *Lab) string {
 // says hello and powers off) and reports what it found: the accelerator
 // probe and `tsemlab doctor` use it.
 func (l *Lab) ProbeBoot(ctx context.Context, a qemu.Accel, log *slog.Logger) (*BootReport, error) {
-	tmp, err := os.MkdirTemp("", "tsemlab-probe-")
+	tmp, err := tempdir.New("probe")
 	if err != nil {
 		return nil, err
 	}
