@@ -86,7 +86,11 @@ func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	if err != nil {
 		return &exitError{code: exitInfra, err: err}
 	}
-	l, err := lab.Prepare(ctx, lab.Options{KernelPath: f.kernel, Accel: f.accel, CacheDir: lab.CacheDir(), SourceDir: src, Log: g.log})
+	cache, err := lab.CacheDir(g.log)
+	if err != nil {
+		return &exitError{code: exitInfra, err: err}
+	}
+	l, err := lab.Prepare(ctx, lab.Options{KernelPath: f.kernel, Accel: f.accel, CacheDir: cache, SourceDir: src, Log: g.log})
 	if err != nil {
 		if ctx.Err() != nil {
 			return &exitError{code: exitInfra, err: fmt.Errorf("interrupted: %w", err)}

@@ -67,18 +67,6 @@ func (e *infraError) Is(target error) bool { return target == ErrInfra }
 
 func infra(err error) error { return &infraError{err} }
 
-// CacheDir is $TSEMLAB_CACHE, else $XDG_CACHE_HOME/tsemlab, else
-// ~/.cache/tsemlab.
-func CacheDir() string {
-	if d := os.Getenv("TSEMLAB_CACHE"); d != "" {
-		return d
-	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "tsemlab")
-	}
-	return filepath.Join(os.TempDir(), "tsemlab-cache")
-}
-
 // SourceDir finds the tsemlab checkout: $TSEMLAB_SRC, else above the
 // working directory, else above the running executable.
 func SourceDir() (string, error) {

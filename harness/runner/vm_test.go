@@ -45,7 +45,7 @@ func prepare(t *testing.T, kernelPath string) *lab.Lab {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	l, err := lab.Prepare(ctx, lab.Options{KernelPath: kernelPath, Accel: "auto", CacheDir: lab.CacheDir(), SourceDir: src, Log: testLog(t)})
+	l, err := lab.Prepare(ctx, lab.Options{KernelPath: kernelPath, Accel: "auto", CacheDir: cacheDir(t), SourceDir: src, Log: testLog(t)})
 	require.NoError(t, err)
 	labs[kernelPath] = l
 	return l
