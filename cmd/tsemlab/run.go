@@ -12,6 +12,7 @@ import (
 	"github.com/tsemlab/tsemlab/harness/lab"
 	"github.com/tsemlab/tsemlab/harness/report"
 	"github.com/tsemlab/tsemlab/harness/result"
+	"github.com/tsemlab/tsemlab/harness/resultdir"
 	"github.com/tsemlab/tsemlab/harness/runner"
 	"github.com/tsemlab/tsemlab/harness/scenario"
 	"github.com/tsemlab/tsemlab/harness/tempdir"
@@ -49,7 +50,7 @@ use and cached by a hash of its inputs.`,
 	}
 	fl := c.Flags()
 	fl.StringVar(&f.kernel, "kernel", os.Getenv("TSEMLAB_KERNEL"), "bzImage to boot (default: Debian's cloud kernel, fetched and cached; env TSEMLAB_KERNEL)")
-	fl.StringVar(&f.out, "out", "", "results directory (default results/<UTC timestamp>)")
+	fl.StringVar(&f.out, "out", "", "results directory (default results/<UTC time>-<random>, linked from results/latest)")
 	fl.StringVar(&f.junit, "junit", "", "write JUnit XML to this file")
 	fl.StringVar(&f.json, "json", "", "write the results as JSON to this file")
 	fl.StringVar(&f.format, "format", "human", "stdout format: human, ktap or json")
@@ -100,15 +101,14 @@ func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	defer l.Close()
 	out := f.out
 	if out == "" {
-		out = filepath.Join("results", time.Now().UTC().Format("20060102T150405Z"))
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
+		if out, err = resultdir.New("results", time.Now()); err != nil {
+			return &exitError{code: exitInfra, err: err}
+		}
+		if err := resultdir.Latest(out); err != nil {
+			g.log.Warn("results/latest still points at an earlier run", "err", err)
+		}
+	} else if err := os.MkdirAll(out, 0o755); err != nil {
 		return &exitError{code: exitInfra, err: err}
-	}
-	if f.out == "" {
-		latest := filepath.Join(filepath.Dir(out), "latest")
-		_ = os.Remove(latest)
-		_ = os.Symlink(filepath.Base(out), latest)
 	}
 	human := f.format == "human"
 	color := human && isTerminal(os.Stdout) && os.Getenv("CI") == "" && os.Getenv("NO_COLOR") == ""
