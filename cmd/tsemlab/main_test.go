@@ -325,7 +325,7 @@ func TestModelDiff_TrajectoryOfAPhaseThatLoadedAModelExits2(t *testing.T) {
 func TestShow_NotAResultsDirectoryExits2(t *testing.T) {
 	o := tsemlab(t, nil, "show", "scenarios")
 	assert.Equal(t, 2, o.code)
-	assert.Contains(t, o.stderr, "is it a tsemlab results directory")
+	assert.Contains(t, o.stderr, "holds neither results.json (a run) nor result.json (a scenario): not a tsemlab results directory")
 }
 
 func TestDoctor_ReportsToolsAndBootsUnderTCG(t *testing.T) {
@@ -337,4 +337,37 @@ func TestDoctor_ReportsToolsAndBootsUnderTCG(t *testing.T) {
 	assert.Contains(t, o.stdout, "ok       qemu-system-x86_64")
 	assert.Regexp(t, `ok       boot under tcg: guest up at [0-9.]+s uptime`, o.stdout)
 	assert.Contains(t, o.stdout, "TSEMLAB_TSEM_KERNEL")
+}
+
+// TestShow_HostileResultsExit2WithoutPanicOrLeak checks show end to end on
+// results it must refuse (the reader's own tests cover many more).
+func TestShow_HostileResultsExit2WithoutPanicOrLeak(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, content string
+		args                []string
+		want                string
+	}{
+		{"null phase in a scenario directory", "result.json", `{"name":"a","phases":[null]}`, nil, "phase 1 is null"},
+		{"scenario name climbing out", "results.json", `{"scenarios":[{"name":"../../../../../../../../etc","phases":[{"name":"passwd"}]}]}`, []string{"--forensics"}, `name "../../../../../../../../etc"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			require.NoError(t, os.WriteFile(filepath.Join(dir, tc.file), []byte(tc.content), 0o644))
+			o := tsemlab(t, nil, append(append([]string{"show"}, tc.args...), dir)...)
+			assert.Equal(t, 2, o.code, o.stderr)
+			assert.Contains(t, o.stderr, tc.want)
+			assert.NotContains(t, o.stderr, "panic")
+			assert.NotContains(t, o.stdout, "root:x:0:0")
+		})
+	}
+	t.Run("symlinked artifact", func(t *testing.T) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "results.json"), []byte(`{"scenarios":[{"name":"a","phases":[{"name":"p"}]}]}`), 0o644))
+		require.NoError(t, os.Mkdir(filepath.Join(dir, "a"), 0o755))
+		require.NoError(t, os.Symlink("/etc/passwd", filepath.Join(dir, "a", "p.trajectory")))
+		o := tsemlab(t, nil, "show", "--trajectory", dir)
+		assert.Equal(t, 2, o.code, o.stderr)
+		assert.Contains(t, o.stderr, "a symbolic link, not a regular file")
+		assert.NotContains(t, o.stdout, "root:x:0:0")
+	})
 }
