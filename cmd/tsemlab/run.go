@@ -3,7 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -11,7 +11,6 @@ import (
 
 	"github.com/tsemlab/tsemlab/harness/lab"
 	"github.com/tsemlab/tsemlab/harness/report"
-	"github.com/tsemlab/tsemlab/harness/result"
 	"github.com/tsemlab/tsemlab/harness/resultdir"
 	"github.com/tsemlab/tsemlab/harness/runner"
 	"github.com/tsemlab/tsemlab/harness/scenario"
@@ -66,9 +65,7 @@ use and cached by a hash of its inputs.`,
 
 func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	ctx := cmd.Context()
-	switch f.format {
-	case "human", "ktap", "json":
-	default:
+	if !slices.Contains(report.Formats, f.format) {
 		return badInput(fmt.Errorf("--format %q: use human, ktap or json", f.format))
 	}
 	if f.jobs < 1 {
@@ -122,8 +119,12 @@ func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		OutDir: out, Timeout: f.timeout, Jobs: f.jobs, MemoryMiB: f.memory, Append: f.appendArgs, Facts: l.Facts,
 		Log: g.log, Observer: progress,
 	}, scenarios)
-	if err := writeReports(run, f, out, color); err != nil {
-		return &exitError{code: exitInfra, err: err}
+	err = report.WriteAll(run, report.Options{
+		Stdout: os.Stdout, Format: f.format, Color: color, Dir: out, JUnit: f.junit, JSON: f.json,
+		GitHubSummary: os.Getenv("GITHUB_STEP_SUMMARY"), GitHubAnnotations: os.Getenv("GITHUB_ACTIONS") == "true",
+	})
+	if err != nil {
+		return &exitError{code: exitInfra, err: fmt.Errorf("reports: %w", err)}
 	}
 	fmt.Fprintf(os.Stderr, "results: %s\n", out)
 	if ctx.Err() != nil {
@@ -140,66 +141,5 @@ type silent struct{}
 func (silent) Error() string { return "" }
 
 var errSilent error = silent{}
-
-func writeReports(run *result.Run, f *runFlags, out string, color bool) error {
-	var err error
-	switch f.format {
-	case "human":
-		fmt.Println()
-		err = report.Human(os.Stdout, run, report.HumanOptions{Color: color})
-	case "ktap":
-		err = report.KTAP(os.Stdout, run)
-	case "json":
-		err = report.JSON(os.Stdout, run)
-	}
-	if err != nil {
-		return err
-	}
-	files := map[string]func(*os.File) error{}
-	if f.junit != "" {
-		files[f.junit] = func(w *os.File) error { return report.JUnit(w, run) }
-	}
-	if f.json != "" {
-		files[f.json] = func(w *os.File) error { return report.JSON(w, run) }
-	}
-	files[filepath.Join(out, "junit.xml")] = func(w *os.File) error { return report.JUnit(w, run) }
-	files[filepath.Join(out, "results.ktap")] = func(w *os.File) error { return report.KTAP(w, run) }
-	if p := os.Getenv("GITHUB_STEP_SUMMARY"); p != "" {
-		if err := appendTo(p, func(w *os.File) error { return report.GitHubSummary(w, run) }); err != nil {
-			return err
-		}
-	}
-	if os.Getenv("GITHUB_ACTIONS") == "true" {
-		if err := report.GitHubAnnotations(os.Stdout, run); err != nil {
-			return err
-		}
-	}
-	for p, write := range files {
-		w, err := os.Create(p)
-		if err != nil {
-			return err
-		}
-		if err := write(w); err != nil {
-			w.Close()
-			return fmt.Errorf("write %s: %w", p, err)
-		}
-		if err := w.Close(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func appendTo(path string, write func(*os.File) error) error {
-	w, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if err := write(w); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
-}
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
