@@ -17,10 +17,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tsemlab/tsemlab/harness/tempdir"
+	"github.com/tsemlab/tsemlab/internal/vmtest"
 )
 
-// These tests run the tsemlab binary as a user would. The ones that boot
-// QEMU skip under -short.
+// These tests run the tsemlab binary as a user would, without the CI job's
+// reporting variables (vmtest.Environ). The ones that boot QEMU skip under
+// -short, and keep their results under $TSEMLAB_TEST_RESULTS when set.
 
 var binary string
 
@@ -47,7 +49,7 @@ func tsemlab(t *testing.T, env []string, args ...string) outcome {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = "../.."
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(vmtest.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -117,10 +119,8 @@ func TestModelPseudonym_PrintsPasteableLine(t *testing.T) {
 }
 
 func TestRun_ScenariosDirectoryPassesAndSkipsWithExit0(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots QEMU; run without -short")
-	}
-	out := t.TempDir()
+	vmtest.Require(t)
+	out := vmtest.ResultsDir(t)
 	junit := filepath.Join(out, "j.xml")
 	o := tsemlab(t, nil, "run", "--out", out, "--junit", junit, "scenarios/")
 	require.Equal(t, 0, o.code, "stdout:\n%s\nstderr:\n%s", o.stdout, o.stderr)
@@ -144,11 +144,16 @@ func TestRun_ScenariosDirectoryPassesAndSkipsWithExit0(t *testing.T) {
 }
 
 func TestRun_WrongExpectationExits1WithDiff(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots QEMU; run without -short")
-	}
-	o := tsemlab(t, nil, "run", "--out", t.TempDir(), "cmd/tsemlab/testdata/wrong-expectation.yaml")
+	vmtest.Require(t)
+	// The failure this test wants must not reach the summary of the CI
+	// job running it: tsemlab gets no GitHub reporting variables.
+	summary := filepath.Join(t.TempDir(), "step-summary.md")
+	t.Setenv("GITHUB_STEP_SUMMARY", summary)
+	t.Setenv("GITHUB_ACTIONS", "true")
+	o := tsemlab(t, nil, "run", "--out", vmtest.ResultsDir(t), "cmd/tsemlab/testdata/wrong-expectation.yaml")
 	require.Equal(t, 1, o.code, "stdout:\n%s\nstderr:\n%s", o.stdout, o.stderr)
+	assert.NoFileExists(t, summary, "a test wrote onto the CI job's step summary")
+	assert.NotContains(t, o.stdout, "::error", "a test wrote GitHub annotations")
 	assert.Contains(t, o.stdout, "FAIL wrong-expectation")
 	assert.Contains(t, o.stdout, "want: deny")
 	assert.Contains(t, o.stdout, "got: allow")
@@ -158,15 +163,13 @@ func TestRun_WrongExpectationExits1WithDiff(t *testing.T) {
 // SIGINT (Ctrl-C) and once with SIGKILL, and checks that no QEMU process and
 // no temporary directory outlive it.
 func TestRun_InterruptLeavesNoQEMU(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots QEMU; run without -short")
-	}
+	vmtest.Require(t)
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			tmp := t.TempDir()
 			cmd := exec.Command(binary, "run", "--out", t.TempDir(), "scenarios/caps-chown.yaml")
 			cmd.Dir = "../.."
-			cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+			cmd.Env = append(vmtest.Environ(), "TMPDIR="+tmp)
 			require.NoError(t, cmd.Start())
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
@@ -329,9 +332,7 @@ func TestShow_NotAResultsDirectoryExits2(t *testing.T) {
 }
 
 func TestDoctor_ReportsToolsAndBootsUnderTCG(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots QEMU; run without -short")
-	}
+	vmtest.Require(t)
 	o := tsemlab(t, nil, "doctor")
 	require.Equal(t, 0, o.code, "stdout:\n%s\nstderr:\n%s", o.stdout, o.stderr)
 	assert.Contains(t, o.stdout, "ok       qemu-system-x86_64")

@@ -18,6 +18,7 @@ import (
 	"github.com/tsemlab/tsemlab/harness/lab"
 	"github.com/tsemlab/tsemlab/harness/result"
 	"github.com/tsemlab/tsemlab/harness/scenario"
+	"github.com/tsemlab/tsemlab/internal/vmtest"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -33,9 +34,7 @@ var (
 // per test binary.
 func prepare(t *testing.T, kernelPath string) *lab.Lab {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("boots QEMU; run without -short")
-	}
+	vmtest.Require(t)
 	labsMu.Lock()
 	defer labsMu.Unlock()
 	if l := labs[kernelPath]; l != nil {
@@ -59,7 +58,7 @@ func runScenarios(t *testing.T, l *lab.Lab, files ...string) *result.Run {
 	t.Helper()
 	all, err := scenario.LoadAll(files)
 	require.NoError(t, err)
-	return Run(context.Background(), labConfig(l, t.TempDir()), all)
+	return Run(context.Background(), labConfig(l, vmtest.ResultsDir(t)), all)
 }
 
 // labConfig is the runner configuration for a prepared lab, writing to out.
@@ -155,7 +154,7 @@ phases:
 `)
 	all, err := scenario.LoadAll([]string{f})
 	require.NoError(t, err)
-	c := labConfig(l, t.TempDir())
+	c := labConfig(l, vmtest.ResultsDir(t))
 	c.Timeout = 15 * time.Second
 	run := Run(context.Background(), c, all)
 	sc := run.Scenarios[0]
