@@ -127,6 +127,7 @@ func (b Builder) Base(ctx context.Context, spec Spec) (*Image, error) {
 	if data, err := os.ReadFile(meta); err == nil {
 		var img Image
 		if json.Unmarshal(data, &img) == nil && img.Key == key && exists(out) {
+			img.Path = out // where it is now, should the cache have moved
 			// The newest-used images survive pruning: a hit counts as use.
 			now := time.Now()
 			if err := os.Chtimes(out, now, now); err != nil {
