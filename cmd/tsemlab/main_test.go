@@ -15,15 +15,19 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tsemlab/tsemlab/harness/tempdir"
+	"github.com/tsemlab/tsemlab/internal/vmtest"
 )
 
-// These tests run the tsemlab binary as a user would. The ones that boot
-// QEMU skip under -short.
+// These tests run the tsemlab binary as a user would, without the CI job's
+// reporting variables (vmtest.Environ). The ones that boot QEMU skip under
+// -short, and keep their results under $TSEMLAB_TEST_RESULTS when set.
 
 var binary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "tsemlab-bin-")
+	dir, err := tempdir.New("bin")
 	if err != nil {
 		panic(err)
 	}
@@ -45,7 +49,7 @@ func tsemlab(t *testing.T, env []string, args ...string) outcome {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = "../.."
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(vmtest.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -115,10 +119,8 @@ func TestModelPseudonym_PrintsPasteableLine(t *testing.T) {
 }
 
 func TestRun_ScenariosDirectoryPassesAndSkipsWithExit0(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots QEMU; run without -short")
-	}
-	out := t.TempDir()
+	vmtest.Require(t)
+	out := vmtest.ResultsDir(t)
 	junit := filepath.Join(out, "j.xml")
 	o := tsemlab(t, nil, "run", "--out", out, "--junit", junit, "scenarios/")
 	require.Equal(t, 0, o.code, "stdout:\n%s\nstderr:\n%s", o.stdout, o.stderr)
@@ -142,11 +144,16 @@ func TestRun_ScenariosDirectoryPassesAndSkipsWithExit0(t *testing.T) {
 }
 
 func TestRun_WrongExpectationExits1WithDiff(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots QEMU; run without -short")
-	}
-	o := tsemlab(t, nil, "run", "--out", t.TempDir(), "cmd/tsemlab/testdata/wrong-expectation.yaml")
+	vmtest.Require(t)
+	// The failure this test wants must not reach the summary of the CI
+	// job running it: tsemlab gets no GitHub reporting variables.
+	summary := filepath.Join(t.TempDir(), "step-summary.md")
+	t.Setenv("GITHUB_STEP_SUMMARY", summary)
+	t.Setenv("GITHUB_ACTIONS", "true")
+	o := tsemlab(t, nil, "run", "--out", vmtest.ResultsDir(t), "cmd/tsemlab/testdata/wrong-expectation.yaml")
 	require.Equal(t, 1, o.code, "stdout:\n%s\nstderr:\n%s", o.stdout, o.stderr)
+	assert.NoFileExists(t, summary, "a test wrote onto the CI job's step summary")
+	assert.NotContains(t, o.stdout, "::error", "a test wrote GitHub annotations")
 	assert.Contains(t, o.stdout, "FAIL wrong-expectation")
 	assert.Contains(t, o.stdout, "want: deny")
 	assert.Contains(t, o.stdout, "got: allow")
@@ -156,15 +163,13 @@ func TestRun_WrongExpectationExits1WithDiff(t *testing.T) {
 // SIGINT (Ctrl-C) and once with SIGKILL, and checks that no QEMU process and
 // no temporary directory outlive it.
 func TestRun_InterruptLeavesNoQEMU(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots QEMU; run without -short")
-	}
+	vmtest.Require(t)
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGKILL} {
 		t.Run(sig.String(), func(t *testing.T) {
 			tmp := t.TempDir()
 			cmd := exec.Command(binary, "run", "--out", t.TempDir(), "scenarios/caps-chown.yaml")
 			cmd.Dir = "../.."
-			cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+			cmd.Env = append(vmtest.Environ(), "TMPDIR="+tmp)
 			require.NoError(t, cmd.Start())
 			done := make(chan error, 1)
 			go func() { done <- cmd.Wait() }()
@@ -323,16 +328,47 @@ func TestModelDiff_TrajectoryOfAPhaseThatLoadedAModelExits2(t *testing.T) {
 func TestShow_NotAResultsDirectoryExits2(t *testing.T) {
 	o := tsemlab(t, nil, "show", "scenarios")
 	assert.Equal(t, 2, o.code)
-	assert.Contains(t, o.stderr, "is it a tsemlab results directory")
+	assert.Contains(t, o.stderr, "holds neither results.json (a run) nor result.json (a scenario): not a tsemlab results directory")
 }
 
 func TestDoctor_ReportsToolsAndBootsUnderTCG(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots QEMU; run without -short")
-	}
+	vmtest.Require(t)
 	o := tsemlab(t, nil, "doctor")
 	require.Equal(t, 0, o.code, "stdout:\n%s\nstderr:\n%s", o.stdout, o.stderr)
 	assert.Contains(t, o.stdout, "ok       qemu-system-x86_64")
 	assert.Regexp(t, `ok       boot under tcg: guest up at [0-9.]+s uptime`, o.stdout)
 	assert.Contains(t, o.stdout, "TSEMLAB_TSEM_KERNEL")
+}
+
+// TestShow_HostileResultsExit2WithoutPanicOrLeak checks show end to end on
+// results it must refuse (the reader's own tests cover many more).
+func TestShow_HostileResultsExit2WithoutPanicOrLeak(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, content string
+		args                []string
+		want                string
+	}{
+		{"null phase in a scenario directory", "result.json", `{"name":"a","phases":[null]}`, nil, "phase 1 is null"},
+		{"scenario name climbing out", "results.json", `{"scenarios":[{"name":"../../../../../../../../etc","phases":[{"name":"passwd"}]}]}`, []string{"--forensics"}, `name "../../../../../../../../etc"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			require.NoError(t, os.WriteFile(filepath.Join(dir, tc.file), []byte(tc.content), 0o644))
+			o := tsemlab(t, nil, append(append([]string{"show"}, tc.args...), dir)...)
+			assert.Equal(t, 2, o.code, o.stderr)
+			assert.Contains(t, o.stderr, tc.want)
+			assert.NotContains(t, o.stderr, "panic")
+			assert.NotContains(t, o.stdout, "root:x:0:0")
+		})
+	}
+	t.Run("symlinked artifact", func(t *testing.T) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "results.json"), []byte(`{"scenarios":[{"name":"a","phases":[{"name":"p"}]}]}`), 0o644))
+		require.NoError(t, os.Mkdir(filepath.Join(dir, "a"), 0o755))
+		require.NoError(t, os.Symlink("/etc/passwd", filepath.Join(dir, "a", "p.trajectory")))
+		o := tsemlab(t, nil, "show", "--trajectory", dir)
+		assert.Equal(t, 2, o.code, o.stderr)
+		assert.Contains(t, o.stderr, "a symbolic link, not a regular file")
+		assert.NotContains(t, o.stdout, "root:x:0:0")
+	})
 }

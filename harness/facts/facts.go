@@ -90,7 +90,6 @@ func (c Cache) Put(kernelSHA string, args []string, h protocol.Hello, now time.T
 	return nil
 }
 
-
 // Skip returns why a scenario requiring r cannot run on the kernel, from
 // its remembered facts, or "" when it can or nothing is known. An unknown
 // answer (the LSM list unreadable) is never a skip: the scenario boots and

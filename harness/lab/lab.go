@@ -19,6 +19,7 @@ import (
 	"github.com/tsemlab/tsemlab/harness/image"
 	"github.com/tsemlab/tsemlab/harness/kernel"
 	"github.com/tsemlab/tsemlab/harness/qemu"
+	"github.com/tsemlab/tsemlab/harness/tempdir"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -48,6 +49,10 @@ type Lab struct {
 	QEMUVersion string
 }
 
+// Close releases what the lab holds for its run: the guest image, which
+// the image cache does not prune while a lab uses it.
+func (l *Lab) Close() { l.Image.Release() }
+
 // ErrInfra classifies failures of the environment (QEMU missing, kernel not
 // found, image build failed), which `tsemlab run` exits 3 for: test with
 // errors.Is. It adds nothing to the message.
@@ -61,18 +66,6 @@ func (e *infraError) Unwrap() error        { return e.err }
 func (e *infraError) Is(target error) bool { return target == ErrInfra }
 
 func infra(err error) error { return &infraError{err} }
-
-// CacheDir is $TSEMLAB_CACHE, else $XDG_CACHE_HOME/tsemlab, else
-// ~/.cache/tsemlab.
-func CacheDir() string {
-	if d := os.Getenv("TSEMLAB_CACHE"); d != "" {
-		return d
-	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "tsemlab")
-	}
-	return filepath.Join(os.TempDir(), "tsemlab-cache")
-}
 
 // SourceDir finds the tsemlab checkout: $TSEMLAB_SRC, else above the
 // working directory, else above the running executable.
@@ -142,6 +135,7 @@ func Prepare(ctx context.Context, o Options) (*Lab, error) {
 			}
 			return err
 		},
+		Log: o.Log,
 	}
 	l.Accel, err = probe.Choose(ctx, o.Accel)
 	if err != nil {
@@ -172,7 +166,7 @@ func fingerprint(l *Lab) string {
 // says hello and powers off) and reports what it found: the accelerator
 // probe and `tsemlab doctor` use it.
 func (l *Lab) ProbeBoot(ctx context.Context, a qemu.Accel, log *slog.Logger) (*BootReport, error) {
-	tmp, err := os.MkdirTemp("", "tsemlab-probe-")
+	tmp, err := tempdir.New("probe")
 	if err != nil {
 		return nil, err
 	}

@@ -103,7 +103,7 @@ func BenchmarkPrepareCacheHit(b *testing.B) {
 	require.NoError(b, err)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		_, err := lab.Prepare(context.Background(), lab.Options{Accel: "auto", CacheDir: lab.CacheDir(), SourceDir: src, Log: discard()})
+		_, err := lab.Prepare(context.Background(), lab.Options{Accel: "auto", CacheDir: cacheDir(b), SourceDir: src, Log: discard()})
 		require.NoError(b, err)
 	}
 }
@@ -112,7 +112,7 @@ func prepareB(b *testing.B) *lab.Lab {
 	b.Helper()
 	src, err := image.FindSource(".")
 	require.NoError(b, err)
-	l, err := lab.Prepare(context.Background(), lab.Options{KernelPath: os.Getenv("TSEMLAB_BENCH_KERNEL"), Accel: "auto", CacheDir: lab.CacheDir(), SourceDir: src, Log: discard()})
+	l, err := lab.Prepare(context.Background(), lab.Options{KernelPath: os.Getenv("TSEMLAB_BENCH_KERNEL"), Accel: "auto", CacheDir: cacheDir(b), SourceDir: src, Log: discard()})
 	require.NoError(b, err)
 	return l
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/tsemlab/tsemlab/harness/qemu"
 	"github.com/tsemlab/tsemlab/harness/result"
 	"github.com/tsemlab/tsemlab/harness/scenario"
+	"github.com/tsemlab/tsemlab/harness/tempdir"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -304,7 +305,7 @@ func (r *scenarioRun) prepare(ctx context.Context, undo *teardown) (*boot.Guest,
 		return nil, fmt.Errorf("results directory: %w", err)
 	}
 	// Not named after the scenario: socket paths inside must stay short.
-	tmp, err := os.MkdirTemp("", "tsemlab-run-")
+	tmp, err := tempdir.New("run")
 	if err != nil {
 		return nil, fmt.Errorf("temporary directory: %w", err)
 	}

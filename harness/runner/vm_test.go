@@ -18,6 +18,7 @@ import (
 	"github.com/tsemlab/tsemlab/harness/lab"
 	"github.com/tsemlab/tsemlab/harness/result"
 	"github.com/tsemlab/tsemlab/harness/scenario"
+	"github.com/tsemlab/tsemlab/internal/vmtest"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -33,9 +34,7 @@ var (
 // per test binary.
 func prepare(t *testing.T, kernelPath string) *lab.Lab {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("boots QEMU; run without -short")
-	}
+	vmtest.Require(t)
 	labsMu.Lock()
 	defer labsMu.Unlock()
 	if l := labs[kernelPath]; l != nil {
@@ -45,7 +44,7 @@ func prepare(t *testing.T, kernelPath string) *lab.Lab {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	l, err := lab.Prepare(ctx, lab.Options{KernelPath: kernelPath, Accel: "auto", CacheDir: lab.CacheDir(), SourceDir: src, Log: testLog(t)})
+	l, err := lab.Prepare(ctx, lab.Options{KernelPath: kernelPath, Accel: "auto", CacheDir: cacheDir(t), SourceDir: src, Log: testLog(t)})
 	require.NoError(t, err)
 	labs[kernelPath] = l
 	return l
@@ -59,7 +58,7 @@ func runScenarios(t *testing.T, l *lab.Lab, files ...string) *result.Run {
 	t.Helper()
 	all, err := scenario.LoadAll(files)
 	require.NoError(t, err)
-	return Run(context.Background(), labConfig(l, t.TempDir()), all)
+	return Run(context.Background(), labConfig(l, vmtest.ResultsDir(t)), all)
 }
 
 // labConfig is the runner configuration for a prepared lab, writing to out.
@@ -156,7 +155,7 @@ phases:
 	require.NoError(t, err)
 	// Long enough for a boot on a loaded 2-core machine; the scenario's
 	// end then always falls in the sleep.
-	c := labConfig(l, t.TempDir())
+	c := labConfig(l, vmtest.ResultsDir(t))
 	c.Timeout = 60 * time.Second
 	run := Run(context.Background(), c, all)
 	sc := run.Scenarios[0]
