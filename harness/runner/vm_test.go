@@ -57,7 +57,7 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 
 func runScenarios(t *testing.T, l *lab.Lab, files ...string) *result.Run {
 	t.Helper()
-	all, err := scenario.LoadAll(files)
+	all, err := scenario.LoadAll(context.Background(), files)
 	require.NoError(t, err)
 	return Run(context.Background(), labConfig(l, t.TempDir()), all)
 }
@@ -153,7 +153,7 @@ phases:
       - run: "true"
       - run: sleep 600
 `)
-	all, err := scenario.LoadAll([]string{f})
+	all, err := scenario.LoadAll(context.Background(), []string{f})
 	require.NoError(t, err)
 	c := labConfig(l, t.TempDir())
 	c.Timeout = 15 * time.Second
@@ -179,7 +179,7 @@ func TestRun_TSEMKernel_ScenariosPass(t *testing.T) {
 	run := runScenarios(t, l, files...)
 	ran := 0
 	for _, sc := range run.Scenarios {
-		all, err := scenario.LoadAll([]string{sc.File})
+		all, err := scenario.LoadAll(context.Background(), []string{sc.File})
 		require.NoError(t, err)
 		spec := all[0]
 		switch {

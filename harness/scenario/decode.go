@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -43,21 +44,24 @@ var (
 )
 
 // Load reads and validates one scenario file. Its errors are
-// ValidationErrors.
-func Load(path string) (*Scenario, error) {
-	s, _, errs := load(path)
+// ValidationErrors, or the context's error when ctx is cancelled.
+func Load(ctx context.Context, path string) (*Scenario, error) {
+	s, _, errs := load(ctx, path)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("interrupted: %w", err)
+	}
 	if errs != nil {
 		return nil, errs
 	}
 	return s, nil
 }
 
-func load(file string) (*Scenario, *yaml.Node, ValidationErrors) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, nil, ValidationErrors{readError(file, err)}
+func load(ctx context.Context, file string) (*Scenario, *yaml.Node, ValidationErrors) {
+	data, verr := readFile(file)
+	if verr != nil {
+		return nil, nil, ValidationErrors{verr}
 	}
-	return parse(file, data)
+	return parse(ctx, file, data)
 }
 
 func readError(file string, err error) *ValidationError {
@@ -81,7 +85,7 @@ func readError(file string, err error) *ValidationError {
 // prefixes error messages, and model files named by `load:` are looked up
 // relative to its directory (the one I/O Parse does).
 func Parse(name string, data []byte) (*Scenario, error) {
-	s, _, errs := parse(name, data)
+	s, _, errs := parse(context.Background(), name, data)
 	if errs != nil {
 		return nil, errs
 	}
@@ -92,8 +96,9 @@ func Parse(name string, data []byte) (*Scenario, error) {
 // *.yaml and *.yml files (not its subdirectories) are loaded in name order.
 // It gathers the errors of all files, and scenario names used twice across
 // them, before returning; the scenarios that are valid are returned either
-// way.
-func LoadAll(paths []string) ([]*Scenario, error) {
+// way. When ctx is cancelled it stops and returns the context's error,
+// wrapped, instead.
+func LoadAll(ctx context.Context, paths []string) ([]*Scenario, error) {
 	var (
 		out   []*Scenario
 		errs  ValidationErrors
@@ -106,7 +111,10 @@ func LoadAll(paths []string) ([]*Scenario, error) {
 			continue
 		}
 		for _, f := range files {
-			s, nameNode, ferrs := load(f)
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("interrupted: %w", err)
+			}
+			s, nameNode, ferrs := load(ctx, f)
 			errs = append(errs, ferrs...)
 			if s == nil {
 				continue
@@ -122,6 +130,9 @@ func LoadAll(paths []string) ([]*Scenario, error) {
 			names[s.Name] = f
 			out = append(out, s)
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("interrupted: %w", err)
 	}
 	if len(errs) > 0 {
 		return out, errs
@@ -158,10 +169,16 @@ func expand(p string) ([]string, *ValidationError) {
 
 // parse decodes and validates data, returning the scenario and the node
 // of its name, or every error found.
-func parse(file string, data []byte) (*Scenario, *yaml.Node, ValidationErrors) {
+func parse(ctx context.Context, file string, data []byte) (*Scenario, *yaml.Node, ValidationErrors) {
 	d := &decoder{file: file}
+	if len(data) > MaxFileSize {
+		return nil, nil, ValidationErrors{tooBig(file, "scenario", int64(len(data)), MaxFileSize)}
+	}
+	if !d.checkText(data) {
+		return nil, nil, d.result()
+	}
 	root := d.document(data)
-	if root == nil {
+	if root == nil || !d.checkExpansion(ctx, root) {
 		return nil, nil, d.result()
 	}
 	s, nameNode := d.scenario(root)
