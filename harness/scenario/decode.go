@@ -292,13 +292,20 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, *yaml.Node) {
 	if p, ok := m["requires"]; ok {
 		s.Requires = d.requires(p.val)
 	}
+	_, hasImage := m["image"]
 	if p, ok := m["image"]; ok {
-		s.Image, _ = d.str("image", p.val)
+		if v, ok := d.str("image", p.val); ok {
+			if slices.Contains(Images, v) {
+				s.Image = v
+			} else {
+				d.errorf(p.val, "\"image\" %q is not an image tsemlab can build%s (images: %s)", v, didYouMean(v, Images), strings.Join(Images, ", "))
+			}
+		}
 	}
 	if p, ok := m["mode"]; ok {
 		if v, ok := d.enum("mode", p.val, string(protocol.ModeProcess), string(protocol.ModeContainer)); ok {
 			s.Mode = protocol.Mode(v)
-			if s.Mode == protocol.ModeContainer && s.Image == "" {
+			if s.Mode == protocol.ModeContainer && !hasImage {
 				d.errorf(p.val, "mode: container needs an image to build the container from; add a line like image: debian-minimal")
 			}
 		}
@@ -475,7 +482,7 @@ func (d *decoder) requires(n *yaml.Node) Requires {
 	if !ok {
 		return r
 	}
-	words := func(key, what string) []string {
+	words := func(key, what string, known []string) []string {
 		p, ok := m[key]
 		if !ok {
 			return nil
@@ -487,14 +494,20 @@ func (d *decoder) requires(n *yaml.Node) Requires {
 				d.errorf(it.node, "%q lists %q, which is not %s name (lower-case letters, digits and _, like %s)", key, it.val, what, map[string]string{"lsm": "tsem", "features": "seccomp"}[key])
 				continue
 			}
+			if !slices.Contains(known, w) {
+				// A misspelt requirement is never met: the scenario
+				// would be skipped on every kernel.
+				d.errorf(it.node, "%q lists %q, which is not %s tsemlab knows%s (known: %s)", key, it.val, what, didYouMean(w, known), strings.Join(known, ", "))
+				continue
+			}
 			if !slices.Contains(out, w) {
 				out = append(out, w)
 			}
 		}
 		return out
 	}
-	r.LSM = words("lsm", "a security module")
-	r.Features = words("features", "a kernel feature")
+	r.LSM = words("lsm", "a security module", protocol.KnownLSMs)
+	r.Features = words("features", "a kernel feature", protocol.KnownFeatures)
 	return r
 }
 

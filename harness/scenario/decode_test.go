@@ -421,3 +421,35 @@ func TestParse_MergeKeyBombIsRefused(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "would expand this file by more than 100000 nodes")
 }
+
+func TestParse_UnknownRequirementOrImageSuggestsNearest(t *testing.T) {
+	tests := []struct{ field, want string }{
+		{"requires: {lsm: [tsme]}", `x.yaml:2:18: "lsm" lists "tsme", which is not a security module tsemlab knows; did you mean "tsem"? (known: capability, landlock,`},
+		{"requires: {features: [seccmp]}", `x.yaml:2:23: "features" lists "seccmp", which is not a kernel feature tsemlab knows; did you mean "seccomp"? (known: seccomp, user_namespaces, pid_namespaces)`},
+		{"requires: {features: [selinux]}", `"features" lists "selinux", which is not a kernel feature tsemlab knows (known: `},
+		{"image: debian-minmal", `x.yaml:2:8: "image" "debian-minmal" is not an image tsemlab can build; did you mean "debian-minimal"? (images: debian-minimal, httpd)`},
+		{"image: ../../etc", `"image" "../../etc" is not an image tsemlab can build (images: debian-minimal, httpd)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			_, err := Parse("x.yaml", []byte("name: x\n"+tt.field+"\nphases: [{name: p, steps: [{run: ls}]}]\n"))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestParse_KnownRequirementsAndImagesAreValid(t *testing.T) {
+	for _, lsm := range protocol.KnownLSMs {
+		_, err := Parse("x.yaml", []byte("name: x\nrequires: {lsm: ["+lsm+"]}\nphases: [{name: p, steps: [{run: ls}]}]\n"))
+		assert.NoError(t, err, lsm)
+	}
+	for _, f := range protocol.KnownFeatures {
+		_, err := Parse("x.yaml", []byte("name: x\nrequires: {features: ["+f+"]}\nphases: [{name: p, steps: [{run: ls}]}]\n"))
+		assert.NoError(t, err, f)
+	}
+	for _, img := range Images {
+		_, err := Parse("x.yaml", []byte("name: x\nimage: "+img+"\nphases: [{name: p, steps: [{run: ls}]}]\n"))
+		assert.NoError(t, err, img)
+	}
+}
