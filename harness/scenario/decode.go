@@ -376,8 +376,9 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, *yaml.Node) {
 // exportSite is where a model export is declared.
 type exportSite struct{ index, line int }
 
-// resolveLoads checks that each phase's load names an earlier export or an
-// existing model file, and records the file's path in LoadFile.
+// resolveLoads checks that each phase's load names an earlier export or a
+// model file the scenario may load (see modelPath and readModel), and
+// records the file's path in LoadFile.
 func (d *decoder) resolveLoads(s *Scenario, nodes []*yaml.Node, exports map[string]exportSite) {
 	for i := range s.Phases {
 		t := s.Phases[i].TSEM
@@ -394,19 +395,30 @@ func (d *decoder) resolveLoads(s *Scenario, nodes []*yaml.Node, exports map[stri
 				continue
 			}
 		}
-		file := filepath.FromSlash(t.Load)
-		if !filepath.IsAbs(file) {
-			file = filepath.Join(s.Dir, file)
+		rel, msg := modelPath(t.Load)
+		if msg != "" {
+			d.errorf(loadNode, "\"load\": %s", msg)
+			continue
 		}
-		st, err := os.Stat(file)
-		switch {
-		case err == nil && st.Mode().IsRegular():
-			t.LoadFile = file
-		case err == nil:
-			d.errorf(loadNode, "\"load\": %s is not a regular file; name a model file or the export of an earlier learn phase", file)
-		default:
-			d.errorf(loadNode, "\"load\": no earlier phase exports %q and there is no model file %s; export it from an earlier phase (tsem: {model: learn, export: %s}) or give the path of a model file relative to the scenario file", t.Load, file, path.Base(filepath.ToSlash(t.Load)))
+		file := filepath.Join(s.Dir, rel)
+		if _, err := os.Lstat(file); errors.Is(err, fs.ErrNotExist) {
+			var names []string
+			for name := range exports {
+				names = append(names, name)
+			}
+			sort.Strings(names)
+			hint := didYouMean(t.Load, names)
+			if hint == "" {
+				hint = fmt.Sprintf("; export it from an earlier phase (tsem: {model: learn, export: %s}) or give the path of a model file relative to the scenario file", path.Base(filepath.ToSlash(excerpt(t.Load, 60))))
+			}
+			d.errorf(loadNode, "\"load\": no earlier phase exports %q and there is no model file %s%s", excerpt(t.Load, 60), excerpt(file, 200), hint)
+			continue
 		}
+		if _, err := readModel(s.Dir, rel); err != nil {
+			d.errorf(loadNode, "\"load\": %v", err)
+			continue
+		}
+		t.LoadFile = file
 	}
 }
 
