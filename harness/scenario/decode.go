@@ -282,6 +282,10 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, *yaml.Node) {
 	var nameNode *yaml.Node
 	if p, ok := m["name"]; ok {
 		s.Name = d.name("name", p.val)
+		if msg := checkScenarioName(s.Name); msg != "" {
+			d.errorf(p.val, "%s", msg)
+			s.Name = ""
+		}
 		nameNode = p.val
 	} else {
 		d.lacks(root, "name", "scenario has no \"name\"; add a line like name: my-test")
@@ -451,6 +455,10 @@ func child(n *yaml.Node, key string) *yaml.Node {
 func (d *decoder) name(key string, n *yaml.Node) string {
 	v, ok := d.str(key, n)
 	if !ok {
+		return ""
+	}
+	if msg := checkNameLen(key, v); msg != "" {
+		d.errorf(n, "%s", msg)
 		return ""
 	}
 	if !nameRE.MatchString(v) {
@@ -637,8 +645,12 @@ func (d *decoder) tsem(n *yaml.Node) *TSEM {
 	if p, ok := m["export"]; ok {
 		if v, ok := d.str("export", p.val); ok {
 			switch {
+			case checkNameLen("export", v) != "":
+				d.errorf(p.val, "%s", checkNameLen("export", v))
 			case !exportRE.MatchString(v):
-				d.errorf(p.val, "\"export\" is a file name for the model and must be letters, digits, \".\", \"_\" and \"-\", got %q", v)
+				d.errorf(p.val, "\"export\" is a file name for the model and must be letters, digits, \".\", \"_\" and \"-\", starting with a letter or digit, got %q", v)
+			case checkArtifactName(v) != "":
+				d.errorf(p.val, "\"export\" %s", checkArtifactName(v))
 			case t.Model != "" && t.Model != protocol.ModelLearn:
 				d.errorf(p.key, "\"export\" is only for model: learn (it names where the learned model goes); remove it, or set model: learn")
 			default:
