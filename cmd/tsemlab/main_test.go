@@ -336,3 +336,27 @@ func TestDoctor_ReportsToolsAndBootsUnderTCG(t *testing.T) {
 	assert.Regexp(t, `ok       boot under tcg: guest up at [0-9.]+s uptime`, o.stdout)
 	assert.Contains(t, o.stdout, "TSEMLAB_TSEM_KERNEL")
 }
+
+func TestModelBackprop_RefusesCoefficientsThatAreNotDigests(t *testing.T) {
+	dir := t.TempDir()
+	good := strings.Repeat("ab", 32)
+	modelFile := filepath.Join(dir, "m.model")
+	require.NoError(t, os.WriteFile(modelFile, []byte("aggregate "+strings.Repeat("0", 64)+"\nstate "+good+"\nseal\nend\n"), 0o644))
+	bad := filepath.Join(dir, "forensics_coefficients")
+	require.NoError(t, os.WriteFile(bad, []byte(strings.Repeat("cd", 32)+"\nstate ; rm -rf /\n"), 0o644))
+	o := tsemlab(t, nil, "model", "backprop", modelFile, bad)
+	assert.Equal(t, 2, o.code)
+	assert.Contains(t, o.stderr, bad+`:2: coefficient "state ; rm -rf /" is not a hex digest`)
+	assert.Contains(t, o.stderr, "nothing written")
+	assert.Empty(t, o.stdout)
+
+	ok := filepath.Join(dir, "ok_coefficients")
+	require.NoError(t, os.WriteFile(ok, []byte(strings.ToUpper(strings.Repeat("cd", 32))+"\n\n"+good+"\n"), 0o644))
+	o = tsemlab(t, nil, "model", "backprop", modelFile, ok)
+	require.Equal(t, 0, o.code, o.stderr)
+	assert.Contains(t, o.stdout, "# 1 forensic updates\nstate "+strings.Repeat("cd", 32)+"\nseal\nend\n")
+	out := filepath.Join(dir, "out.model")
+	require.NoError(t, os.WriteFile(out, []byte(o.stdout), 0o644))
+	lint := tsemlab(t, nil, "model", "lint", out)
+	assert.Equal(t, 0, lint.code, "backprop wrote a model lint refuses: %s", lint.stdout)
+}
