@@ -337,6 +337,30 @@ func TestDoctor_ReportsToolsAndBootsUnderTCG(t *testing.T) {
 	assert.Contains(t, o.stdout, "TSEMLAB_TSEM_KERNEL")
 }
 
+func TestUsage_UnknownSubcommandExits2WithSuggestion(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"model", "bogus"}, `unknown command "bogus" for "tsemlab model"; the commands are backprop, diff, lint, pseudonym (see tsemlab model --help)`},
+		{[]string{"model", "lnt"}, `unknown command "lnt" for "tsemlab model"; did you mean "lint"?`},
+		{[]string{"image", "biuld"}, `unknown command "biuld" for "tsemlab image"; did you mean "build"?`},
+		{[]string{"valdate", "scenarios/"}, `unknown command "valdate" for "tsemlab"; did you mean "validate"?`},
+		{[]string{"bogus"}, `unknown command "bogus" for "tsemlab"; the commands are `},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			o := tsemlab(t, nil, tt.args...)
+			assert.Equal(t, 2, o.code)
+			assert.Contains(t, o.stderr, tt.want)
+			assert.Empty(t, o.stdout, "no help on stdout for a mistake")
+		})
+	}
+	o := tsemlab(t, nil, "model")
+	assert.Equal(t, 0, o.code, "a parent alone prints its help")
+	assert.Contains(t, o.stdout, "Available Commands:")
+}
+
 func TestModelBackprop_RefusesCoefficientsThatAreNotDigests(t *testing.T) {
 	dir := t.TempDir()
 	good := strings.Repeat("ab", 32)

@@ -18,7 +18,7 @@ import (
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func modelCmd(g *globals) *cobra.Command {
-	c := &cobra.Command{Use: "model", Short: "Work with TSEM security models (Quixote format)"}
+	c := parent(&cobra.Command{Use: "model", Short: "Work with TSEM security models (Quixote format)"})
 	c.AddCommand(&cobra.Command{
 		Use:   "pseudonym PATH...",
 		Short: "Print the pseudonym line for each path",
