@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -41,6 +42,8 @@ var (
 	wordRE    = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 	digestRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 	yamlErrRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	// unknownAnchorRE matches yaml.v3's message for an undefined alias.
+	unknownAnchorRE = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
 )
 
 // Load reads and validates one scenario file. Its errors are
@@ -236,6 +239,14 @@ func (d *decoder) syntaxError(err error, data []byte) {
 		msg = m[2]
 	}
 	e := &ValidationError{File: d.file, Line: line, Msg: "invalid YAML: " + msg}
+	if m := unknownAnchorRE.FindStringSubmatch(msg); m != nil && line == 0 {
+		// yaml.v3 gives no position here; the first use is the one.
+		if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
+			e.Line = bytes.Count(data[:i], []byte("\n")) + 1
+			e.Col = utf8.RuneCount(data[bytes.LastIndexByte(data[:i], '\n')+1:i]) + 1
+			e.Msg += fmt.Sprintf("; define it first with &%s on the node to repeat, or remove the *", m[1])
+		}
+	}
 	lines := strings.Split(string(data), "\n")
 	// A tab in the indentation is the most common cause and yaml.v3 names
 	// it obscurely; look on the reported line and its neighbours.
@@ -244,7 +255,8 @@ func (d *decoder) syntaxError(err error, data []byte) {
 			continue
 		}
 		text := lines[l-1]
-		indent := text[:len(text)-len(strings.TrimLeft(text, " \t"))]
+		// The indentation of a list item goes on after its "- ".
+		indent := text[:len(text)-len(strings.TrimLeft(text, " \t-"))]
 		if i := strings.IndexByte(indent, '\t'); i >= 0 {
 			e.Line, e.Col = l, i+1
 			e.Msg = "invalid YAML: a tab is used for indentation; YAML indents with spaces only, replace the tab with spaces"
@@ -462,7 +474,8 @@ func (d *decoder) name(key string, n *yaml.Node) string {
 		return ""
 	}
 	if !nameRE.MatchString(v) {
-		d.errorf(n, "%q must be lower-case letters, digits, \".\", \"_\" and \"-\", starting with a letter or digit, got %q%s", key, v, suggestName(v))
+		// %+q: a look-alike letter (Cyrillic "е") shows as \u0435.
+		d.errorf(n, "%q must be lower-case letters, digits, \".\", \"_\" and \"-\", starting with a letter or digit, got %+q%s", key, v, suggestName(v))
 		return ""
 	}
 	return v

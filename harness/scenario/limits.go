@@ -157,41 +157,49 @@ func (d *decoder) checkText(data []byte) bool {
 }
 
 // expansion measures a node tree with every alias expanded, without
-// expanding it: each node's expanded size is computed once.
+// expanding it: each node's expanded size and height are computed once
+// (remembered for anchored nodes, the only ones aliases reach).
 type expansion struct {
-	ctx   context.Context
-	sizes map[*yaml.Node]int
+	ctx      context.Context
+	measured map[*yaml.Node]extent
+	// open holds the anchored nodes being measured: an alias to one of
+	// them is a cycle.
+	open map[*yaml.Node]bool
 	// limit is the most nodes the tree may have once expanded.
 	limit int
 	// visits counts work, to look at ctx now and then.
 	visits int
-	// at is the node at which the limit was passed or the nesting was too
-	// deep, for the message.
-	at   *yaml.Node
-	deep bool
-	err  error
+	// at is the node where the first problem shows, why says which.
+	at  *yaml.Node
+	why string
+	err error
 }
 
+// extent is the size (nodes) and height (levels) of an expanded node.
+type extent struct{ size, height int }
+
 // checkExpansion reports a tree whose aliases would expand it by more than
-// maxAliasNodes nodes, or that nests deeper than maxDepth levels, before
+// maxAliasNodes nodes, that nests deeper than maxDepth levels once
+// expanded, or whose aliases refer to a node that contains them, before
 // the schema walk visits (and stores) every expanded node.
 func (d *decoder) checkExpansion(ctx context.Context, root *yaml.Node) bool {
-	e := &expansion{ctx: ctx, sizes: map[*yaml.Node]int{}}
+	e := &expansion{ctx: ctx, measured: map[*yaml.Node]extent{}, open: map[*yaml.Node]bool{}}
 	e.limit = literalSize(root) + maxAliasNodes
-	e.size(root, 0)
+	e.measure(root, 0)
 	switch {
 	case e.err != nil:
 		// Cancelled: the caller reports that, not this file.
 		d.errorf(nil, "interrupted: %v", e.err)
-		return false
-	case e.deep:
+	case e.why == "cycle":
+		d.errorf(e.at, "the alias *%s is used inside the node it names, which would repeat for ever; remove it", e.at.Value)
+	case e.why == "deep":
 		d.errorf(e.at, "the YAML nests deeper than %d levels (aliases included); a scenario needs about ten", maxDepth)
-		return false
-	case e.at != nil:
+	case e.why == "size":
 		d.errorf(e.at, "aliases (*name and <<: merge keys) would expand this file by more than %d nodes; write the repeated parts out, or repeat them less", maxAliasNodes)
-		return false
+	default:
+		return true
 	}
-	return true
+	return false
 }
 
 // literalSize counts the nodes of the tree as written, an alias as one.
@@ -209,46 +217,69 @@ func literalSize(root *yaml.Node) int {
 	return n
 }
 
-// size returns the expanded size of n, at most e.limit+1; once the limit
-// is passed, or the nesting is too deep, it stops early.
-func (e *expansion) size(n *yaml.Node, depth int) int {
-	if n == nil || e.at != nil || e.err != nil {
-		return e.limit + 1
+// fail records the first problem; measuring stops there.
+func (e *expansion) fail(n *yaml.Node, why string) extent {
+	if e.why == "" {
+		e.at, e.why = n, why
 	}
-	if s, ok := e.sizes[n]; ok {
-		return s
+	return extent{e.limit + 1, maxDepth + 1}
+}
+
+// measure returns the expanded extent of n, found at the given depth of
+// the tree as written (the recursion never goes deeper than that tree,
+// since an alias's target is measured before the alias).
+func (e *expansion) measure(n *yaml.Node, depth int) extent {
+	switch {
+	case e.why != "" || e.err != nil:
+		return extent{e.limit + 1, maxDepth + 1}
+	case n == nil:
+		return extent{1, 1}
+	case e.open[n]:
+		return e.fail(n, "cycle")
+	case depth > maxDepth:
+		return e.fail(n, "deep")
 	}
-	if depth > maxDepth {
-		e.at, e.deep = n, true
-		return e.limit + 1
+	// Only an anchored node can be reached twice (through aliases); the
+	// others are measured once, from their parent, and not remembered.
+	anchored := n.Anchor != ""
+	if x, ok := e.measured[n]; ok {
+		return x
 	}
 	if e.visits++; e.visits%4096 == 0 {
 		if err := e.ctx.Err(); err != nil {
 			e.err = err
-			return e.limit + 1
+			return extent{e.limit + 1, maxDepth + 1}
 		}
 	}
-	// Mark n while its size is computed: an alias back into it (a cycle,
-	// which yaml.v3 refuses anyway) then counts as too big.
-	e.sizes[n] = e.limit + 1
-	total := 1
+	if anchored {
+		e.open[n] = true
+		defer delete(e.open, n)
+	}
+	var x extent
 	if n.Kind == yaml.AliasNode {
-		total = e.size(n.Alias, depth+1)
-		if total > e.limit && e.at == nil {
-			e.at = n
+		if e.open[n.Alias] {
+			return e.fail(n, "cycle")
 		}
+		x = e.measure(n.Alias, depth+1)
 	} else {
+		x = extent{1, 1}
 		for _, c := range n.Content {
-			total += e.size(c, depth+1)
-			if total > e.limit {
-				if e.at == nil {
-					e.at = c
-				}
-				total = e.limit + 1
-				break
+			cx := e.measure(c, depth+1)
+			x.size += cx.size
+			x.height = max(x.height, cx.height+1)
+			if e.why != "" || e.err != nil {
+				return x
+			}
+			if x.size > e.limit {
+				return e.fail(c, "size")
+			}
+			if x.height > maxDepth {
+				return e.fail(c, "deep")
 			}
 		}
 	}
-	e.sizes[n] = total
-	return total
+	if anchored {
+		e.measured[n] = x
+	}
+	return x
 }

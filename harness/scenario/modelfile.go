@@ -86,7 +86,14 @@ func readModel(dir, rel string) (string, error) {
 		return "", errors.New(verr.Error())
 	}
 	if _, err := model.Parse(bytes.NewReader(data)); err != nil {
-		return "", fmt.Errorf("%s is not a model file that loads: %w; name a model written by tsemlab or quixote -o (`tsemlab model lint` checks one)", file, err)
+		// The parser's message quotes the line, and the file may be
+		// anything (a .env file): say only where.
+		where := ""
+		var se *model.SyntaxError
+		if errors.As(err, &se) {
+			where = fmt.Sprintf(" (line %d is not a valid model line)", se.Line)
+		}
+		return "", fmt.Errorf("%s is not a model file%s; name a model written by tsemlab or quixote -o (`tsemlab model lint %s` says what is wrong)", file, where, file)
 	}
 	return string(data), nil
 }

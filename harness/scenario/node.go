@@ -44,7 +44,16 @@ func (d *decoder) lacks(n *yaml.Node, key, format string, args ...any) {
 	d.errorf(n, format, args...)
 }
 
+// maxQuoted bounds the user text a message repeats: a value or key of a
+// megabyte is shown by its start.
+const maxQuoted = 200
+
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
+	for i, a := range args {
+		if s, ok := a.(string); ok && len(s) > maxQuoted {
+			args[i] = excerpt(s, maxQuoted)
+		}
+	}
 	e := &ValidationError{File: d.file, Msg: fmt.Sprintf(format, args...)}
 	if n != nil {
 		e.Line, e.Col = n.Line, n.Column
