@@ -384,3 +384,51 @@ func TestModelBackprop_RefusesCoefficientsThatAreNotDigests(t *testing.T) {
 	lint := tsemlab(t, nil, "model", "lint", out)
 	assert.Equal(t, 0, lint.code, "backprop wrote a model lint refuses: %s", lint.stdout)
 }
+
+func TestValidate_HostileInputsExit2WithFileLine(t *testing.T) {
+	const dir = "harness/scenario/testdata/hostile/"
+	tests := []struct{ file, want string }{
+		{"alias-bomb-nested-sequences.yaml", "alias-bomb-nested-sequences.yaml:6:315: aliases (*name and <<: merge keys) would expand this file by more than 100000 nodes"},
+		{"load-proc-environ.yaml", `load-proc-environ.yaml:5:34: "load": "/proc/self/environ" is an absolute path`},
+		{"load-dotdot.yaml", `load-dotdot.yaml:5:34: "load": "../x" leaves the scenario's directory`},
+		{"export-console-log.yaml", `export-console-log.yaml:5:34: "export" "console.log" is the name of a file tsemlab writes`},
+		{"unknown-lsm.yaml", `unknown-lsm.yaml:2:18: "lsm" lists "tsme", which is not a security module tsemlab knows; did you mean "tsem"?`},
+		{"unknown-image.yaml", `unknown-image.yaml:2:8: "image" "debian-minmal" is not an image tsemlab can build; did you mean "debian-minimal"?`},
+		{"name-200-chars.yaml", `name-200-chars.yaml:1:7: "name" is 200 characters long, more than the limit of 64`},
+		{"deep-nesting-flow.yaml", "deep-nesting-flow.yaml:3:73: the YAML nests deeper than 64 levels"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			o := tsemlab(t, nil, "validate", dir+tt.file)
+			assert.Equal(t, 2, o.code)
+			assert.Contains(t, o.stderr, dir+tt.want)
+			assert.Empty(t, o.stdout)
+		})
+	}
+	o := tsemlab(t, nil, "validate", "/dev/zero")
+	assert.Equal(t, 2, o.code)
+	assert.Contains(t, o.stderr, "/dev/zero: is a character device; a scenario file must be a regular file")
+}
+
+// TestValidate_FIFOReturnsWithoutAWriter names a FIFO nobody writes to:
+// validate used to block in open(2) for ever.
+func TestValidate_FIFOReturnsWithoutAWriter(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "x.yaml")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o644))
+	cmd := exec.Command(binary, "validate", fifo)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee)
+		assert.Equal(t, 2, ee.ExitCode())
+		assert.Contains(t, errb.String(), fifo+": is a named pipe (FIFO); a scenario file must be a regular file")
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("validate blocked on a FIFO")
+	}
+}
