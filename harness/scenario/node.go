@@ -80,8 +80,8 @@ func (d *decoder) result() ValidationErrors {
 }
 
 // resolve follows aliases to the node they stand for. A chain that does
-// not end (yaml.v3 refuses cycles, so this is belt and braces) reads as
-// null.
+// not end reads as null (checkExpansion refuses alias cycles, which
+// yaml.v3 accepts, before the walk; this is belt and braces).
 func resolve(n *yaml.Node) *yaml.Node {
 	for range 64 {
 		if n == nil {
