@@ -310,13 +310,7 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, *yaml.Node) {
 	}
 	_, hasImage := m["image"]
 	if p, ok := m["image"]; ok {
-		if v, ok := d.str("image", p.val); ok {
-			if slices.Contains(Images, v) {
-				s.Image = v
-			} else {
-				d.errorf(p.val, "\"image\" %q is not an image tsemlab can build%s (images: %s)", v, didYouMean(v, Images), strings.Join(Images, ", "))
-			}
-		}
+		s.Image = d.image(p.val)
 	}
 	if p, ok := m["mode"]; ok {
 		if v, ok := d.enum("mode", p.val, string(protocol.ModeProcess), string(protocol.ModeContainer)); ok {
@@ -343,19 +337,26 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, *yaml.Node) {
 	if p, ok := m["env"]; ok {
 		s.Env = d.strMap("env", p.val, checkEnvKey)
 	}
+	d.phases(root, m, s)
+	return s, nameNode
+}
+
+// phases decodes the scenario's list of phases into s.Phases and checks
+// what spans phases: unique names and exports, loads, requires: tsem.
+func (d *decoder) phases(root *yaml.Node, m map[string]pair, s *Scenario) {
 	p, ok := m["phases"]
 	if !ok {
 		d.lacks(root, "phases", "scenario has no \"phases\"; add phases: with at least one phase like - {name: main, steps: [{run: true}]}")
-		return s, nameNode
+		return
 	}
 	r := resolve(p.val)
 	if isNull(r) || (r.Kind == yaml.SequenceNode && len(r.Content) == 0) {
 		d.errorf(p.key, "\"phases\" is empty; add at least one phase like - {name: main, steps: [{run: true}]}")
-		return s, nameNode
+		return
 	}
 	if r.Kind != yaml.SequenceNode {
 		d.errorf(p.val, "\"phases\" must be a list of phases (lines starting with -), got %s", describe(r))
-		return s, nameNode
+		return
 	}
 	var tsemNodes []*yaml.Node
 	phaseLines := map[string]int{}
@@ -386,7 +387,19 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, *yaml.Node) {
 			break
 		}
 	}
-	return s, nameNode
+}
+
+// image decodes image:, which must name an image tsemlab can build.
+func (d *decoder) image(n *yaml.Node) string {
+	v, ok := d.str("image", n)
+	if !ok {
+		return ""
+	}
+	if !slices.Contains(Images, v) {
+		d.errorf(n, "\"image\" %q is not an image tsemlab can build%s (images: %s)", v, didYouMean(v, Images), strings.Join(Images, ", "))
+		return ""
+	}
+	return v
 }
 
 // exportSite is where a model export is declared.
@@ -656,20 +669,7 @@ func (d *decoder) tsem(n *yaml.Node) *TSEM {
 		d.lacks(n, "model", "tsem has no \"model\"; add model: learn, enforce or seal")
 	}
 	if p, ok := m["export"]; ok {
-		if v, ok := d.str("export", p.val); ok {
-			switch {
-			case checkNameLen("export", v) != "":
-				d.errorf(p.val, "%s", checkNameLen("export", v))
-			case !exportRE.MatchString(v):
-				d.errorf(p.val, "\"export\" is a file name for the model and must be letters, digits, \".\", \"_\" and \"-\", starting with a letter or digit, got %q", v)
-			case checkArtifactName(v) != "":
-				d.errorf(p.val, "\"export\" %s", checkArtifactName(v))
-			case t.Model != "" && t.Model != protocol.ModelLearn:
-				d.errorf(p.key, "\"export\" is only for model: learn (it names where the learned model goes); remove it, or set model: learn")
-			default:
-				t.Export = v
-			}
-		}
+		t.Export = d.export(p, t.Model)
 	}
 	if p, ok := m["load"]; ok {
 		if v, ok := d.str("load", p.val); ok {
@@ -722,6 +722,28 @@ func (d *decoder) tsem(n *yaml.Node) *TSEM {
 		t.NSRef, _ = d.enum("nsref", p.val, "initial", "current")
 	}
 	return t
+}
+
+// export decodes a learn phase's export:, the name of a file in the
+// results directory.
+func (d *decoder) export(p pair, model protocol.ModelMode) string {
+	v, ok := d.str("export", p.val)
+	if !ok {
+		return ""
+	}
+	switch {
+	case checkNameLen("export", v) != "":
+		d.errorf(p.val, "%s", checkNameLen("export", v))
+	case !exportRE.MatchString(v):
+		d.errorf(p.val, "\"export\" is a file name for the model and must be letters, digits, \".\", \"_\" and \"-\", starting with a letter or digit, got %q", v)
+	case checkArtifactName(v) != "":
+		d.errorf(p.val, "\"export\" %s", checkArtifactName(v))
+	case model != "" && model != protocol.ModelLearn:
+		d.errorf(p.key, "\"export\" is only for model: learn (it names where the learned model goes); remove it, or set model: learn")
+	default:
+		return v
+	}
+	return ""
 }
 
 func (d *decoder) step(n *yaml.Node, session protocol.Session) Step {
