@@ -8,11 +8,11 @@ import (
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
-// Images are the root filesystem images a scenario's `image:` may name.
-// They will be the *.yaml definitions in the repository's images/
-// directory; until those exist, this list holds the two the design names,
-// so that a misspelt image is an error now rather than a scenario skipped
-// for ever later.
+// Images are the root filesystem images a scenario's `image:` may name:
+// the definitions in the repository's images/ directory (NAME.yaml).
+// Validation reads no source tree, so the names are listed here, and a
+// test keeps the list equal to the directory; a misspelt image is then an
+// error at validation rather than a failure at boot.
 var Images = []string{"debian-minimal", "httpd"}
 
 // Names a scenario chooses become file names on the host: the scenario's

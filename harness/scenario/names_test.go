@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -62,4 +63,14 @@ func TestParse_ScenarioNameCannotBeAHarnessFile(t *testing.T) {
 	_, err := Parse("x.yaml", []byte("name: results.json\nphases: [{name: p, steps: [{run: ls}]}]\n"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `x.yaml:1:7: scenario name "results.json" is the name of a file tsemlab writes in the results directory`)
+}
+
+func TestImages_AreTheDefinitionsInImagesDir(t *testing.T) {
+	files, err := filepath.Glob("../../images/*.y*ml")
+	require.NoError(t, err)
+	var defined []string
+	for _, f := range files {
+		defined = append(defined, strings.TrimSuffix(strings.TrimSuffix(filepath.Base(f), ".yaml"), ".yml"))
+	}
+	assert.ElementsMatch(t, defined, Images, "scenario.Images must list the definitions in images/")
 }
