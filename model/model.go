@@ -376,6 +376,62 @@ func Backprop(m *Model, forensicsCoefficients []string) (added int) {
 	return len(add)
 }
 
+// HexLen returns the number of hex digits of m's digests (from its base,
+// aggregate, first pseudonym or first state), or 0 when it has none.
+func (m *Model) HexLen() int {
+	for _, v := range []string{m.Base, m.Aggregate} {
+		if v != "" {
+			return len(v)
+		}
+	}
+	for _, l := range [][]string{m.Pseudonyms, m.States} {
+		if len(l) > 0 {
+			return len(l[0])
+		}
+	}
+	return 0
+}
+
+// ReadCoefficients reads security coefficients, one hex digest per line as
+// in a phase's forensics_coefficients artifact; blank lines and white
+// space around a value are ignored. Each value must be a digest of hexLen
+// hex digits (the model's HexLen), or, with hexLen 0, of any digest length
+// as long as all have the same. The first bad line is returned as a
+// *SyntaxError, so that Backprop never puts a value in a model that Parse
+// (and the kernel) would refuse.
+func ReadCoefficients(r io.Reader, hexLen int) ([]string, error) {
+	var out []string
+	first := 0 // line that set hexLen, when the model did not
+	err := scanLines(r, func(n int, line string) error {
+		v := strings.TrimSpace(line)
+		if v == "" {
+			return nil
+		}
+		bad := func(format string, args ...any) error {
+			return &SyntaxError{Line: n, Msg: fmt.Sprintf(format, args...)}
+		}
+		if _, err := hex.DecodeString(v); err != nil || strings.ContainsAny(v, " \t") {
+			return bad("coefficient %q is not a hex digest; each line holds one, as in a phase's forensics_coefficients", abbrev(v))
+		}
+		switch {
+		case !slices.Contains(digestHexLengths, len(v)):
+			return bad("coefficient has %d hex digits; a digest has 40, 56, 64 (sha256), 96 or 128", len(v))
+		case hexLen == 0:
+			hexLen, first = len(v), n
+		case len(v) != hexLen && first != 0:
+			return bad("coefficient has %d hex digits but line %d has %d; all digests of a model have one length", len(v), first, hexLen)
+		case len(v) != hexLen:
+			return bad("coefficient has %d hex digits but the model's digests have %d; were they taken with another digest?", len(v), hexLen)
+		}
+		out = append(out, strings.ToLower(v))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlCommands returns the TSEM control-file commands that loading m
 // sends, in order: base, pseudonyms, states, and seal when m has "seal".
 // The aggregate is not sent. A caller that enforces must write "enforce"

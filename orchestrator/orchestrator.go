@@ -285,13 +285,13 @@ func describe() protocol.Hello {
 		h.TSEM = true
 	}
 	if _, err := os.Stat("/proc/sys/kernel/seccomp/actions_avail"); err == nil {
-		h.Features = append(h.Features, "seccomp")
+		h.Features = append(h.Features, protocol.FeatureSeccomp)
 	}
 	if _, err := os.Stat("/proc/self/ns/user"); err == nil {
-		h.Features = append(h.Features, "user_namespaces")
+		h.Features = append(h.Features, protocol.FeatureUserNamespaces)
 	}
 	if _, err := os.Stat("/proc/self/ns/pid"); err == nil {
-		h.Features = append(h.Features, "pid_namespaces")
+		h.Features = append(h.Features, protocol.FeaturePIDNamespaces)
 	}
 	if b, err := os.ReadFile("/sys/devices/system/clocksource/clocksource0/current_clocksource"); err == nil {
 		h.Clocksource = strings.TrimSpace(string(b))

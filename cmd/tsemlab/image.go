@@ -28,7 +28,7 @@ type imageBuildOptions struct {
 }
 
 func imageCmd(g *globals) *cobra.Command {
-	c := &cobra.Command{Use: "image", Short: "Build guest images"}
+	c := parent(&cobra.Command{Use: "image", Short: "Build guest images"})
 	var o imageBuildOptions
 	build := &cobra.Command{
 		Use:   "build [NAME...]",

@@ -372,3 +372,99 @@ func TestShow_HostileResultsExit2WithoutPanicOrLeak(t *testing.T) {
 		assert.NotContains(t, o.stdout, "root:x:0:0")
 	})
 }
+
+func TestUsage_UnknownSubcommandExits2WithSuggestion(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"model", "bogus"}, `unknown command "bogus" for "tsemlab model"; the commands are backprop, diff, lint, pseudonym (see tsemlab model --help)`},
+		{[]string{"model", "lnt"}, `unknown command "lnt" for "tsemlab model"; did you mean "lint"?`},
+		{[]string{"image", "biuld"}, `unknown command "biuld" for "tsemlab image"; did you mean "build"?`},
+		{[]string{"valdate", "scenarios/"}, `unknown command "valdate" for "tsemlab"; did you mean "validate"?`},
+		{[]string{"bogus"}, `unknown command "bogus" for "tsemlab"; the commands are `},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			o := tsemlab(t, nil, tt.args...)
+			assert.Equal(t, 2, o.code)
+			assert.Contains(t, o.stderr, tt.want)
+			assert.Empty(t, o.stdout, "no help on stdout for a mistake")
+		})
+	}
+	o := tsemlab(t, nil, "model")
+	assert.Equal(t, 0, o.code, "a parent alone prints its help")
+	assert.Contains(t, o.stdout, "Available Commands:")
+}
+
+func TestModelBackprop_RefusesCoefficientsThatAreNotDigests(t *testing.T) {
+	dir := t.TempDir()
+	good := strings.Repeat("ab", 32)
+	modelFile := filepath.Join(dir, "m.model")
+	require.NoError(t, os.WriteFile(modelFile, []byte("aggregate "+strings.Repeat("0", 64)+"\nstate "+good+"\nseal\nend\n"), 0o644))
+	bad := filepath.Join(dir, "forensics_coefficients")
+	require.NoError(t, os.WriteFile(bad, []byte(strings.Repeat("cd", 32)+"\nstate ; rm -rf /\n"), 0o644))
+	o := tsemlab(t, nil, "model", "backprop", modelFile, bad)
+	assert.Equal(t, 2, o.code)
+	assert.Contains(t, o.stderr, bad+`:2: coefficient "state ; rm -rf /" is not a hex digest`)
+	assert.Contains(t, o.stderr, "nothing written")
+	assert.Empty(t, o.stdout)
+
+	ok := filepath.Join(dir, "ok_coefficients")
+	require.NoError(t, os.WriteFile(ok, []byte(strings.ToUpper(strings.Repeat("cd", 32))+"\n\n"+good+"\n"), 0o644))
+	o = tsemlab(t, nil, "model", "backprop", modelFile, ok)
+	require.Equal(t, 0, o.code, o.stderr)
+	assert.Contains(t, o.stdout, "# 1 forensic updates\nstate "+strings.Repeat("cd", 32)+"\nseal\nend\n")
+	out := filepath.Join(dir, "out.model")
+	require.NoError(t, os.WriteFile(out, []byte(o.stdout), 0o644))
+	lint := tsemlab(t, nil, "model", "lint", out)
+	assert.Equal(t, 0, lint.code, "backprop wrote a model lint refuses: %s", lint.stdout)
+}
+
+func TestValidate_HostileInputsExit2WithFileLine(t *testing.T) {
+	const dir = "harness/scenario/testdata/hostile/"
+	tests := []struct{ file, want string }{
+		{"alias-bomb-nested-sequences.yaml", "alias-bomb-nested-sequences.yaml:6:315: aliases (*name and <<: merge keys) would expand this file by more than 100000 nodes"},
+		{"load-proc-environ.yaml", `load-proc-environ.yaml:5:34: "load": "/proc/self/environ" is an absolute path`},
+		{"load-dotdot.yaml", `load-dotdot.yaml:5:34: "load": "../x" leaves the scenario's directory`},
+		{"export-console-log.yaml", `export-console-log.yaml:5:34: "export" "console.log" is the name of a file tsemlab writes`},
+		{"unknown-lsm.yaml", `unknown-lsm.yaml:2:18: "lsm" lists "tsme", which is not a security module tsemlab knows; did you mean "tsem"?`},
+		{"unknown-image.yaml", `unknown-image.yaml:2:8: "image" "debian-minmal" is not an image tsemlab can build; did you mean "debian-minimal"?`},
+		{"name-200-chars.yaml", `name-200-chars.yaml:1:7: "name" is 200 characters long, more than the limit of 64`},
+		{"deep-nesting-flow.yaml", "deep-nesting-flow.yaml:3:73: the YAML nests deeper than 64 levels"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			o := tsemlab(t, nil, "validate", dir+tt.file)
+			assert.Equal(t, 2, o.code)
+			assert.Contains(t, o.stderr, dir+tt.want)
+			assert.Empty(t, o.stdout)
+		})
+	}
+	o := tsemlab(t, nil, "validate", "/dev/zero")
+	assert.Equal(t, 2, o.code)
+	assert.Contains(t, o.stderr, "/dev/zero: is a character device; a scenario file must be a regular file")
+}
+
+// TestValidate_FIFOReturnsWithoutAWriter names a FIFO nobody writes to:
+// validate used to block in open(2) for ever.
+func TestValidate_FIFOReturnsWithoutAWriter(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "x.yaml")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o644))
+	cmd := exec.Command(binary, "validate", fifo)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	require.NoError(t, cmd.Start())
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		require.ErrorAs(t, err, &ee)
+		assert.Equal(t, 2, ee.ExitCode())
+		assert.Contains(t, errb.String(), fifo+": is a named pipe (FIFO); a scenario file must be a regular file")
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("validate blocked on a FIFO")
+	}
+}

@@ -71,9 +71,9 @@ func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	if f.jobs < 1 {
 		return badInput(fmt.Errorf("-j %d: need at least 1", f.jobs))
 	}
-	scenarios, err := scenario.LoadAll(args)
+	scenarios, err := scenario.LoadAll(ctx, args)
 	if err != nil {
-		return badInput(err)
+		return loadFailed(ctx, err)
 	}
 	scenarios, err = scenario.Select(scenarios, f.only, f.skip)
 	if err != nil {

@@ -36,7 +36,7 @@ func BenchmarkBootToFirstStep(b *testing.B) {
 	l := prepareB(b)
 	f := filepath.Join(b.TempDir(), "one-step.yaml")
 	require.NoError(b, os.WriteFile(f, []byte(oneStep), 0o644))
-	all, err := scenario.LoadAll([]string{f})
+	all, err := scenario.LoadAll(context.Background(), []string{f})
 	require.NoError(b, err)
 	var first, uptime float64
 	b.ResetTimer()
@@ -84,7 +84,7 @@ func BenchmarkBareBoot(b *testing.B) {
 // BenchmarkSuite: every shipped scenario on the lab's kernel.
 func BenchmarkSuite(b *testing.B) {
 	l := prepareB(b)
-	all, err := scenario.LoadAll([]string{"../../scenarios"})
+	all, err := scenario.LoadAll(context.Background(), []string{"../../scenarios"})
 	require.NoError(b, err)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -56,7 +56,7 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 
 func runScenarios(t *testing.T, l *lab.Lab, files ...string) *result.Run {
 	t.Helper()
-	all, err := scenario.LoadAll(files)
+	all, err := scenario.LoadAll(context.Background(), files)
 	require.NoError(t, err)
 	return Run(context.Background(), labConfig(l, vmtest.ResultsDir(t)), all)
 }
@@ -151,7 +151,7 @@ phases:
       - run: "true"
       - run: sleep 600
 `)
-	all, err := scenario.LoadAll([]string{f})
+	all, err := scenario.LoadAll(context.Background(), []string{f})
 	require.NoError(t, err)
 	// Long enough for a boot on a loaded 2-core machine; the scenario's
 	// end then always falls in the sleep.
@@ -179,7 +179,7 @@ func TestRun_TSEMKernel_ScenariosPass(t *testing.T) {
 	run := runScenarios(t, l, files...)
 	ran := 0
 	for _, sc := range run.Scenarios {
-		all, err := scenario.LoadAll([]string{sc.File})
+		all, err := scenario.LoadAll(context.Background(), []string{sc.File})
 		require.NoError(t, err)
 		spec := all[0]
 		switch {

@@ -66,6 +66,15 @@ func sortErrors(es []*ValidationError) {
 	})
 }
 
+// didYouMean returns "; did you mean "x"?" for the candidate nearest to s,
+// or "" when none is close.
+func didYouMean(s string, candidates []string) string {
+	if c := nearest(s, candidates); c != "" {
+		return fmt.Sprintf("; did you mean %q?", c)
+	}
+	return ""
+}
+
 // nearest returns the candidate closest to s by edit distance when it is
 // close enough to be an obvious typo, or "".
 func nearest(s string, candidates []string) string {

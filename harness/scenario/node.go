@@ -44,7 +44,16 @@ func (d *decoder) lacks(n *yaml.Node, key, format string, args ...any) {
 	d.errorf(n, format, args...)
 }
 
+// maxQuoted bounds the user text a message repeats: a value or key of a
+// megabyte is shown by its start.
+const maxQuoted = 200
+
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
+	for i, a := range args {
+		if s, ok := a.(string); ok && len(s) > maxQuoted {
+			args[i] = excerpt(s, maxQuoted)
+		}
+	}
 	e := &ValidationError{File: d.file, Msg: fmt.Sprintf(format, args...)}
 	if n != nil {
 		e.Line, e.Col = n.Line, n.Column
@@ -71,8 +80,8 @@ func (d *decoder) result() ValidationErrors {
 }
 
 // resolve follows aliases to the node they stand for. A chain that does
-// not end (yaml.v3 refuses cycles, so this is belt and braces) reads as
-// null.
+// not end reads as null (checkExpansion refuses alias cycles, which
+// yaml.v3 accepts, before the walk; this is belt and braces).
 func resolve(n *yaml.Node) *yaml.Node {
 	for range 64 {
 		if n == nil {

@@ -18,7 +18,7 @@ func TestPlan_GoodScenariosMatchGoldenJSON(t *testing.T) {
 	require.NoError(t, err)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			s, err := Load(f)
+			s, err := Load(t.Context(), f)
 			require.NoError(t, err)
 			models, err := s.ReadModels()
 			require.NoError(t, err)
@@ -32,7 +32,7 @@ func TestPlan_GoodScenariosMatchGoldenJSON(t *testing.T) {
 }
 
 func TestPlan_ShipsModelFilesUnderTheirLoadName(t *testing.T) {
-	s, err := Load("testdata/good/shell-session.yaml")
+	s, err := Load(t.Context(), "testdata/good/shell-session.yaml")
 	require.NoError(t, err)
 	models, err := s.ReadModels()
 	require.NoError(t, err)
@@ -156,7 +156,7 @@ phases:
 }
 
 func TestPlan_DoesNotShareSlicesWithScenario(t *testing.T) {
-	s, err := Load("testdata/good/capabilities.yaml")
+	s, err := Load(t.Context(), "testdata/good/capabilities.yaml")
 	require.NoError(t, err)
 	p := s.Plan(PlanOptions{})
 	p.Phases[0].Caps.Drop[0] = "changed"
