@@ -168,78 +168,94 @@ func (p *parser) line(n int, line string) *Diagnostic {
 	}
 	switch word {
 	case "seal", "end":
-		if hasArg {
-			return p.errorf(n, "%q takes no argument", word)
-		}
-		if first, ok := p.seen[word]; ok {
-			if word == "seal" {
-				return p.errorf(n, "second \"seal\" (first on line %d); the kernel refuses a second seal with EPERM", first)
-			}
-			return p.errorf(n, "second \"end\" (first on line %d)", first)
-		}
-		p.seen[word] = n
-		if word == "seal" {
-			p.m.Seal = true
-			p.sealLine = n
-		} else {
-			p.m.End = true
-			p.endLine = n
-		}
-		return nil
+		return p.marker(n, word, hasArg)
 	case "key", "signature":
-		if arg == "" {
-			return p.errorf(n, "%q needs a base64 value", word)
-		}
-		if _, err := base64.StdEncoding.DecodeString(arg); err != nil {
-			return p.errorf(n, "%s value is not valid base64: %v", word, err)
-		}
-		if first, ok := p.seen[word]; ok {
-			return p.errorf(n, "second %q (first on line %d)", word, first)
-		}
-		p.seen[word] = n
-		if word == "key" {
-			p.m.Key = arg
-		} else {
-			p.m.Signature = arg
-			if p.m.Key == "" {
-				p.warnf(n, "\"signature\" without a preceding \"key\"; Quixote refuses to verify it")
-			}
-		}
-		return nil
+		return p.keyLine(n, word, arg)
 	case "base", "aggregate", "state", "pseudonym":
 		v, d := p.hexArg(n, word, arg)
 		if d != nil {
 			return d
 		}
-		switch word {
-		case "base", "aggregate":
-			if first, ok := p.seen[word]; ok {
-				return p.errorf(n, "second %q (first on line %d)", word, first)
-			}
-			p.seen[word] = n
-			if word == "base" {
-				p.m.Base = v
-			} else {
-				p.m.Aggregate = v
-			}
-		case "state":
-			if first, ok := p.states[v]; ok {
-				p.warnf(n, "duplicate state (first on line %d); the kernel ignores it", first)
-			} else {
-				p.states[v] = n
-			}
-			p.m.States = append(p.m.States, v)
-		case "pseudonym":
-			if first, ok := p.pseudos[v]; ok {
-				p.warnf(n, "duplicate pseudonym (first on line %d)", first)
-			} else {
-				p.pseudos[v] = n
-			}
-			p.m.Pseudonyms = append(p.m.Pseudonyms, v)
-		}
-		return nil
+		return p.value(n, word, v)
 	}
 	return p.errorf(n, "unknown directive %q; expected one of %s", word, strings.Join(Directives, ", "))
+}
+
+// marker handles "seal" and "end", which may each appear once.
+func (p *parser) marker(n int, word string, hasArg bool) *Diagnostic {
+	if hasArg {
+		return p.errorf(n, "%q takes no argument", word)
+	}
+	if first, ok := p.seen[word]; ok {
+		if word == "seal" {
+			return p.errorf(n, "second \"seal\" (first on line %d); the kernel refuses a second seal with EPERM", first)
+		}
+		return p.errorf(n, "second \"end\" (first on line %d)", first)
+	}
+	p.seen[word] = n
+	if word == "seal" {
+		p.m.Seal = true
+		p.sealLine = n
+	} else {
+		p.m.End = true
+		p.endLine = n
+	}
+	return nil
+}
+
+// keyLine handles "key" and "signature", base64 values that may each
+// appear once.
+func (p *parser) keyLine(n int, word, arg string) *Diagnostic {
+	if arg == "" {
+		return p.errorf(n, "%q needs a base64 value", word)
+	}
+	if _, err := base64.StdEncoding.DecodeString(arg); err != nil {
+		return p.errorf(n, "%s value is not valid base64: %v", word, err)
+	}
+	if first, ok := p.seen[word]; ok {
+		return p.errorf(n, "second %q (first on line %d)", word, first)
+	}
+	p.seen[word] = n
+	if word == "key" {
+		p.m.Key = arg
+		return nil
+	}
+	p.m.Signature = arg
+	if p.m.Key == "" {
+		p.warnf(n, "\"signature\" without a preceding \"key\"; Quixote refuses to verify it")
+	}
+	return nil
+}
+
+// value records a validated base, aggregate, state or pseudonym.
+func (p *parser) value(n int, word, v string) *Diagnostic {
+	switch word {
+	case "base", "aggregate":
+		if first, ok := p.seen[word]; ok {
+			return p.errorf(n, "second %q (first on line %d)", word, first)
+		}
+		p.seen[word] = n
+		if word == "base" {
+			p.m.Base = v
+		} else {
+			p.m.Aggregate = v
+		}
+	case "state":
+		if first, ok := p.states[v]; ok {
+			p.warnf(n, "duplicate state (first on line %d); the kernel ignores it", first)
+		} else {
+			p.states[v] = n
+		}
+		p.m.States = append(p.m.States, v)
+	case "pseudonym":
+		if first, ok := p.pseudos[v]; ok {
+			p.warnf(n, "duplicate pseudonym (first on line %d)", first)
+		} else {
+			p.pseudos[v] = n
+		}
+		p.m.Pseudonyms = append(p.m.Pseudonyms, v)
+	}
+	return nil
 }
 
 // hexArg validates the hex value of a base/aggregate/state/pseudonym line.

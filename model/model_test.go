@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,9 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tsemlab/tsemlab/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 const (
 	zero64 = "0000000000000000000000000000000000000000000000000000000000000000"
@@ -28,16 +26,6 @@ const (
 )
 
 // golden compares got with testdata/name, rewriting it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test -update to create it")
-	assert.Equal(t, string(want), got)
-}
 
 func readLines(t *testing.T, name string) []string {
 	t.Helper()
@@ -195,7 +183,7 @@ func TestBackprop_AddsOnlyNewForensicCoefficients(t *testing.T) {
 
 	assert.Equal(t, 2, added)
 	assert.Len(t, m.States, 50)
-	golden(t, "backprop.golden", m.String())
+	testutil.Golden(t, filepath.Join("testdata", "backprop.golden"), []byte(m.String()))
 	assert.Equal(t, m, mustParse(t, m.String()))
 }
 
@@ -245,12 +233,6 @@ func TestPseudonym_MatchesIndependentComputation(t *testing.T) {
 	}
 	assert.Equal(t, bashHistoryPseudonym, Pseudonym("/root/.bash_history"))
 	assert.Equal(t, dashTPseudonym, Pseudonym("-T"))
-}
-
-// The published experiment ran `generate-pseudonym -i -T file`, which hashes
-// the string "-T": that pseudonym never matches the history file.
-func TestPseudonym_DashTIsNotTheHistoryFile(t *testing.T) {
-	assert.NotEqual(t, Pseudonym("/root/.bash_history"), Pseudonym("-T"))
 }
 
 func TestReadCoefficients_RefusesWhatIsNotADigestWithItsLine(t *testing.T) {

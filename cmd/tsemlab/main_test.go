@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tsemlab/tsemlab/harness/tempdir"
+	"github.com/tsemlab/tsemlab/internal/testutil"
 	"github.com/tsemlab/tsemlab/internal/vmtest"
 )
 
@@ -212,8 +212,6 @@ func qemuUsing(dir string) []string {
 	return pids
 }
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
 // TestShow_ForensicsAndTrajectoryGolden prints real TSEM records (the
 // process-grep experiment on a 6.12 TSEM kernel) from a results directory.
 func TestShow_ForensicsAndTrajectoryGolden(t *testing.T) {
@@ -229,7 +227,7 @@ func TestShow_ForensicsAndTrajectoryGolden(t *testing.T) {
 			o := tsemlab(t, nil, tc.args...)
 			require.Equal(t, 0, o.code, o.stderr)
 			golden := filepath.Join("testdata", "show-"+tc.name+".golden")
-			if *update {
+			if *testutil.Update {
 				require.NoError(t, os.WriteFile(golden, []byte(o.stdout), 0o644))
 			}
 			want, err := os.ReadFile(golden)
@@ -254,7 +252,7 @@ func TestExplain_Golden(t *testing.T) {
 			o := tsemlab(t, nil, tc.args...)
 			require.Equal(t, 0, o.code, o.stderr)
 			golden := filepath.Join("testdata", "explain-"+tc.name+".golden")
-			if *update {
+			if *testutil.Update {
 				require.NoError(t, os.WriteFile(golden, []byte(o.stdout), 0o644))
 			}
 			want, err := os.ReadFile(golden)
@@ -286,7 +284,7 @@ func TestModelDiff_EventsBehindStates(t *testing.T) {
 		d+"learned-set.model", d+"process-grep.model")
 	require.Equal(t, 1, o.code, o.stderr)
 	golden := filepath.Join("testdata", "model-diff-events.golden")
-	if *update {
+	if *testutil.Update {
 		require.NoError(t, os.WriteFile(golden, []byte(o.stdout), 0o644))
 	}
 	want, err := os.ReadFile(golden)

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -22,23 +20,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tsemlab/tsemlab/harness/result"
+	"github.com/tsemlab/tsemlab/internal/testutil"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
 // golden compares got with testdata/name, or rewrites it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.MkdirAll("testdata", 0o755))
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test -update to create it")
-	assert.Equal(t, string(want), string(got), "%s differs; run go test -update and review the diff", path)
-}
 
 // render runs a writer over r and returns its output.
 func render(t *testing.T, r *result.Run, write func(io.Writer, *result.Run) error) []byte {
@@ -68,7 +53,7 @@ func TestWriters_MatchGoldenFiles(t *testing.T) {
 		{"progress.golden", writeProgress},
 	} {
 		t.Run(tc.golden, func(t *testing.T) {
-			golden(t, tc.golden, render(t, fixture(), tc.write))
+			testutil.Golden(t, filepath.Join("testdata", tc.golden), render(t, fixture(), tc.write))
 		})
 	}
 }

@@ -156,11 +156,8 @@ const (
 )
 
 // artifactName is what an artifact file may be called: no path, no hidden
-// file, nothing a harness record is called (see reservedNames).
+// file, nothing a harness record is called (scenario.HarnessFiles).
 var artifactName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-
-// reservedNames are the harness's own records in a scenario's directory.
-var reservedNames = []string{"console.log", "plan.json", "result.json", "results.json", "junit.xml", "results.ktap"}
 
 // scenarioRun is the state of one scenario while its VM runs.
 type scenarioRun struct {
@@ -547,8 +544,8 @@ func (r *scenarioRun) specStep(phase string, index int) *scenario.Step {
 // symlink, and never overwrites anything; count and size are bounded.
 func (r *scenarioRun) artifact(a *protocol.Artifact) error {
 	switch {
-	case !artifactName.MatchString(a.Name) || slices.Contains(reservedNames, a.Name):
-		return fmt.Errorf("guest sent an artifact with a bad name %q (want %s, not one of %s)", a.Name, artifactName, strings.Join(reservedNames, ", "))
+	case !artifactName.MatchString(a.Name) || slices.Contains(scenario.HarnessFiles, a.Name):
+		return fmt.Errorf("guest sent an artifact with a bad name %q (want %s, not one of %s)", a.Name, artifactName, strings.Join(scenario.HarnessFiles, ", "))
 	case len(r.res.Artifacts) >= maxArtifacts:
 		return fmt.Errorf("guest sent more than %d artifacts; %s and later ones were dropped", maxArtifacts, a.Name)
 	case r.artifactBytes+len(a.Content) > maxArtifactBytes:

@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,22 +11,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tsemlab/tsemlab/internal/testutil"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
 // golden compares got with the file at path, or writes it with -update.
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file missing; run go test -update")
-	assert.Equal(t, string(want), got)
-}
 
 func TestLoad_GoodScenariosAreValid(t *testing.T) {
 	files, err := filepath.Glob("testdata/good/*.y*ml")
@@ -57,7 +45,7 @@ func TestLoad_BadScenariosReportGoldenErrors(t *testing.T) {
 			for _, e := range errs {
 				assert.Equal(t, f, e.File)
 			}
-			golden(t, strings.TrimSuffix(f, ".yaml")+".golden", err.Error()+"\n")
+			testutil.Golden(t, strings.TrimSuffix(f, ".yaml")+".golden", []byte(err.Error()+"\n"))
 		})
 	}
 }

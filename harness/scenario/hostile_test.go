@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tsemlab/tsemlab/internal/testutil"
 )
 
 // Hostile inputs: every file under testdata/hostile/, and the cases below
@@ -81,7 +82,7 @@ func checkHostile(t *testing.T, name string, errs ValidationErrors, dir string) 
 	if dir != "" {
 		got = strings.ReplaceAll(got, dir, "$DIR")
 	}
-	golden(t, filepath.Join("testdata", "hostile", name+".golden"), got)
+	testutil.Golden(t, filepath.Join("testdata", "hostile", name+".golden"), []byte(got))
 }
 
 func TestLoad_HostileFilesAreRefusedWithGoldenErrors(t *testing.T) {

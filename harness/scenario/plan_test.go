@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tsemlab/tsemlab/internal/testutil"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -26,7 +27,7 @@ func TestPlan_GoodScenariosMatchGoldenJSON(t *testing.T) {
 			b, err := json.MarshalIndent(plan, "", "  ")
 			require.NoError(t, err)
 			name := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
-			golden(t, filepath.Join("testdata", "plan", name+".json"), string(b)+"\n")
+			testutil.Golden(t, filepath.Join("testdata", "plan", name+".json"), []byte(string(b)+"\n"))
 		})
 	}
 }
