@@ -1,11 +1,9 @@
 package scenario
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -13,12 +11,11 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tsemlab/tsemlab/internal/yamlcheck"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -36,14 +33,11 @@ var (
 )
 
 var (
-	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
-	exportRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-	envKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	wordRE    = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
-	digestRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
-	yamlErrRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-	// unknownAnchorRE matches yaml.v3's message for an undefined alias.
-	unknownAnchorRE = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+	exportRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	wordRE   = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	digestRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 )
 
 // Load reads and validates one scenario file. Its errors are
@@ -193,88 +187,10 @@ func parse(ctx context.Context, file string, data []byte) (*Scenario, *yaml.Node
 
 // document parses data as exactly one YAML document and returns its root
 // node, or nil after recording why not.
-func (d *decoder) document(data []byte) (root *yaml.Node) {
-	defer func() {
-		// yaml.v3 has panicked on crafted input before; such a file is
-		// reported, never allowed to take the harness down.
-		if r := recover(); r != nil {
-			d.errorf(nil, "invalid YAML: the parser gave up (%v); check the file's syntax", r)
-			root = nil
-		}
-	}()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			d.errorf(nil, "file is empty; a scenario needs at least name: and phases:")
-		} else {
-			d.syntaxError(err, data)
-		}
-		return nil
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		d.errorf(nil, "file is empty; a scenario needs at least name: and phases:")
-		return nil
-	}
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		d.syntaxError(err, data)
-		return nil
-	default:
-		d.errorf(&next, "a scenario file holds one YAML document; move this one to a file of its own (or remove the --- line above it)")
-		return nil
-	}
-	return doc.Content[0]
-}
-
-// syntaxError turns a yaml.v3 error ("yaml: line 3: ...") into a
-// ValidationError at that line, with a hint for the usual causes.
-func (d *decoder) syntaxError(err error, data []byte) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
-	if m := yamlErrRE.FindStringSubmatch(err.Error()); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	}
-	e := &ValidationError{File: d.file, Line: line, Msg: "invalid YAML: " + msg}
-	if m := unknownAnchorRE.FindStringSubmatch(msg); m != nil && line == 0 {
-		// yaml.v3 gives no position here; the first use is the one.
-		if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
-			e.Line = bytes.Count(data[:i], []byte("\n")) + 1
-			e.Col = utf8.RuneCount(data[bytes.LastIndexByte(data[:i], '\n')+1:i]) + 1
-			e.Msg += fmt.Sprintf("; define it first with &%s on the node to repeat, or remove the *", m[1])
-		}
-	}
-	lines := strings.Split(string(data), "\n")
-	// A tab in the indentation is the most common cause and yaml.v3 names
-	// it obscurely; look on the reported line and its neighbours.
-	for _, l := range []int{line, line - 1, line + 1} {
-		if l < 1 || l > len(lines) {
-			continue
-		}
-		text := lines[l-1]
-		// The indentation of a list item goes on after its "- ".
-		indent := text[:len(text)-len(strings.TrimLeft(text, " \t-"))]
-		if i := strings.IndexByte(indent, '\t'); i >= 0 {
-			e.Line, e.Col = l, i+1
-			e.Msg = "invalid YAML: a tab is used for indentation; YAML indents with spaces only, replace the tab with spaces"
-			d.errs = append(d.errs, e)
-			return
-		}
-	}
-	switch {
-	case strings.Contains(msg, "mapping values are not allowed"):
-		e.Msg += `; if a value contains ": ", quote it (run: "echo a: b")`
-	case strings.Contains(msg, "did not find expected key"), strings.Contains(msg, "did not find expected '-' indicator"):
-		e.Msg += "; check the indentation of this line and the ones above it"
-	case strings.Contains(msg, "did not find expected ',' or ']'"), strings.Contains(msg, "did not find expected ',' or '}'"):
-		e.Msg += "; a [...] or {...} is not closed on this line or the next (quote text that contains [, ], { or })"
-	case strings.Contains(msg, "found character that cannot start any token"):
-		e.Msg += "; quote values that start with @ or `"
-	}
-	d.errs = append(d.errs, e)
+func (d *decoder) document(data []byte) *yaml.Node {
+	root, errs := yamlcheck.Document(d.file, data, "a scenario", "name: and phases:")
+	d.errs = append(d.errs, errs...)
+	return root
 }
 
 // scenario decodes the top-level mapping.
