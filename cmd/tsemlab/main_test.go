@@ -331,11 +331,12 @@ func TestShow_NotAResultsDirectoryExits2(t *testing.T) {
 
 func TestDoctor_ReportsToolsAndBootsUnderTCG(t *testing.T) {
 	vmtest.Require(t)
-	o := tsemlab(t, nil, "doctor")
+	o := tsemlab(t, []string{"TSEMLAB_TSEM_KERNEL="}, "doctor")
 	require.Equal(t, 0, o.code, "stdout:\n%s\nstderr:\n%s", o.stdout, o.stderr)
 	assert.Contains(t, o.stdout, "ok       qemu-system-x86_64")
 	assert.Regexp(t, `ok       boot under tcg: guest up at [0-9.]+s uptime`, o.stdout)
-	assert.Contains(t, o.stdout, "TSEMLAB_TSEM_KERNEL")
+	assert.Contains(t, o.stdout, "note     TSEMLAB_TSEM_KERNEL  unset: TSEM scenarios will be skipped")
+	assert.Regexp(t, `facts  kernel [0-9a-f]{12} \S+: LSMs [a-z,]+`, o.stdout, "the boot's facts are remembered")
 }
 
 // TestShow_HostileResultsExit2WithoutPanicOrLeak checks show end to end on
