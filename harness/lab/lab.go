@@ -127,12 +127,7 @@ func Prepare(ctx context.Context, o Options) (*Lab, error) {
 		CacheFile:   filepath.Join(o.CacheDir, "accel.json"),
 		Fingerprint: fingerprint(l),
 		Boot: func(ctx context.Context, a qemu.Accel) error {
-			rep, err := l.ProbeBoot(ctx, a, o.Log)
-			if err == nil {
-				if ferr := l.Facts.Put(l.Kernel.SHA256, nil, rep.Hello, time.Now()); ferr != nil {
-					o.Log.Warn("kernel facts not remembered", "err", ferr)
-				}
-			}
+			_, err := l.ProbeBoot(ctx, a, o.Log)
 			return err
 		},
 		Log: o.Log,
@@ -163,8 +158,8 @@ func fingerprint(l *Lab) string {
 }
 
 // ProbeBoot boots the lab's kernel and image with a probe plan (the guest
-// says hello and powers off) and reports what it found: the accelerator
-// probe and `tsemlab doctor` use it.
+// says hello and powers off), remembers the kernel's facts and reports what
+// it found: the accelerator probe and `tsemlab doctor` use it.
 func (l *Lab) ProbeBoot(ctx context.Context, a qemu.Accel, log *slog.Logger) (*BootReport, error) {
 	tmp, err := tempdir.New("probe")
 	if err != nil {
@@ -182,6 +177,9 @@ func (l *Lab) ProbeBoot(ctx context.Context, a qemu.Accel, log *slog.Logger) (*B
 	m, err := g.Hello(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if ferr := l.Facts.Put(l.Kernel.SHA256, nil, *m.Hello, time.Now()); ferr != nil {
+		log.Warn("kernel facts not remembered", "err", ferr)
 	}
 	return &BootReport{Hello: *m.Hello, Wall: time.Since(g.Started), Uptime: m.Uptime.Std(), KVM: g.VM.KVM}, nil
 }
