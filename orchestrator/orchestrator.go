@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -301,19 +302,20 @@ func describe() protocol.Hello {
 		h.TSEM = true
 	}
 	if _, err := os.Stat("/proc/sys/kernel/seccomp/actions_avail"); err == nil {
-		h.Features = append(h.Features, "seccomp")
+		h.Features = append(h.Features, protocol.FeatureSeccomp)
 	}
 	if _, err := os.Stat("/proc/self/ns/user"); err == nil {
-		h.Features = append(h.Features, "user_namespaces")
+		h.Features = append(h.Features, protocol.FeatureUserNamespaces)
 	}
 	if _, err := os.Stat("/proc/self/ns/pid"); err == nil {
-		h.Features = append(h.Features, "pid_namespaces")
+		h.Features = append(h.Features, protocol.FeaturePIDNamespaces)
 	}
-	for _, ns := range []string{"net", "uts", "ipc"} {
+	for ns, f := range map[string]string{"net": protocol.FeatureNetNamespaces, "uts": protocol.FeatureUTSNamespaces, "ipc": protocol.FeatureIPCNamespaces} {
 		if _, err := os.Stat("/proc/self/ns/" + ns); err == nil {
-			h.Features = append(h.Features, ns+"_namespaces")
+			h.Features = append(h.Features, f)
 		}
 	}
+	slices.Sort(h.Features)
 	if b, err := os.ReadFile("/sys/devices/system/clocksource/clocksource0/current_clocksource"); err == nil {
 		h.Clocksource = strings.TrimSpace(string(b))
 	}

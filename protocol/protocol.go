@@ -107,6 +107,35 @@ const (
 	ModeContainer Mode = "container"
 )
 
+// Kernel features the guest reports in Hello.Features and a scenario may
+// require.
+const (
+	// FeatureSeccomp: seccomp filters are available.
+	FeatureSeccomp = "seccomp"
+	// FeatureUserNamespaces: user namespaces are available.
+	FeatureUserNamespaces = "user_namespaces"
+	// FeaturePIDNamespaces: PID namespaces are available.
+	FeaturePIDNamespaces = "pid_namespaces"
+	// FeatureNetNamespaces, FeatureUTSNamespaces, FeatureIPCNamespaces:
+	// network, UTS and IPC namespaces are available.
+	FeatureNetNamespaces = "net_namespaces"
+	FeatureUTSNamespaces = "uts_namespaces"
+	FeatureIPCNamespaces = "ipc_namespaces"
+)
+
+// KnownFeatures are the names of Requires.Features: exactly the features
+// the guest knows how to detect, so a scenario cannot require one it would
+// never see.
+var KnownFeatures = []string{FeatureSeccomp, FeatureUserNamespaces, FeaturePIDNamespaces, FeatureNetNamespaces, FeatureUTSNamespaces, FeatureIPCNamespaces}
+
+// KnownLSMs are the security module names Requires.LSM may list: those a
+// kernel can show in /sys/kernel/security/lsm.
+var KnownLSMs = []string{
+	"capability", "landlock", "lockdown", "yama", "loadpin", "safesetid",
+	"selinux", "smack", "tomoyo", "apparmor", "bpf", "ipe", "integrity",
+	"ima", "evm", "tsem",
+}
+
 // Session says how a phase's steps reach a shell.
 type Session string
 

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tsemlab/tsemlab/harness/result"
+	"github.com/tsemlab/tsemlab/internal/testutil"
 )
 
 func TestLabs_LearnedProfilesWithCountsAndDenialsInWords(t *testing.T) {
@@ -35,5 +36,5 @@ func TestLabs_LearnedProfilesWithCountsAndDenialsInWords(t *testing.T) {
 	}}
 	var b strings.Builder
 	require.NoError(t, Labs(&b, run))
-	golden(t, "labs-show.golden", []byte(strings.ReplaceAll(b.String(), dir, "DIR")))
+	testutil.Golden(t, "testdata/labs-show.golden", []byte(strings.ReplaceAll(b.String(), dir, "DIR")))
 }

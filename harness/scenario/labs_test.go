@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,7 +12,7 @@ import (
 )
 
 func TestLoad_LabsDecodeAndPlan(t *testing.T) {
-	s, err := Load("testdata/labs/labs.yaml")
+	s, err := Load(context.Background(), "testdata/labs/labs.yaml")
 	require.NoError(t, err)
 	require.Len(t, s.Phases, 4)
 

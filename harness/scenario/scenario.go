@@ -114,11 +114,14 @@ type TSEM struct {
 	// Export names the artifact a learn phase writes its model to.
 	Export string
 	// Load is the model an enforce or seal phase starts from: an earlier
-	// phase's Export, or a model file path relative to the scenario file.
+	// phase's Export, or the path of a model file relative to the
+	// scenario file, without "..", inside the scenario's directory.
 	Load string
 	// LoadFile is the path of the model file when Load names a file rather
-	// than an earlier export ("" otherwise). The file existed when the
-	// scenario was loaded.
+	// than an earlier export ("" otherwise). When the scenario was loaded
+	// it was a regular file of at most MaxModelSize bytes in the
+	// scenario's directory (symbolic links resolved) that parsed as a
+	// model; ReadModels checks that again.
 	LoadFile   string
 	Pseudonyms []string
 	Backprop   bool
