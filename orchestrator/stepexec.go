@@ -161,15 +161,15 @@ func (f *stepexecFlags) restrict(filter []unix.SockFilter) error {
 	return nil
 }
 
-// quiet keeps the Go runtime from signalling this thread between the
-// filter's installation and the exec: a signal handler returns through
-// rt_sigreturn, which a profile need not allow (the learned ones of C
-// programs do not), and a refused rt_sigreturn crashes the helper with
-// SIGTRAP instead of running the step. The runtime signals a thread to
-// preempt a goroutine that has run for 10ms and to stop the world for a
-// garbage collection: so finish any collection, allow no new one, and
-// start a fresh time slice; the filter and the exec then take
-// microseconds.
+// quiet keeps the Go runtime, as far as it can, from signalling this
+// thread between the filter's installation and the exec: a signal handler
+// returns through rt_sigreturn, which a profile need not allow (the
+// learned ones of C programs do not), and a refused rt_sigreturn crashes
+// the helper with SIGTRAP instead of running the step. The runtime
+// signals a thread to preempt a goroutine that has run for 10ms and to
+// stop the world for a garbage collection: so finish any collection,
+// allow no new one, and start a fresh time slice; the filter and the exec
+// then take microseconds. loadFilter allows rt_sigreturn for what remains.
 func quiet() {
 	runtime.GC()
 	debug.SetGCPercent(-1)
@@ -186,6 +186,11 @@ func loadFilter(file string) ([]unix.SockFilter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seccomp profile %s: %w", file, err)
 	}
+	// The Go runtime can still signal this thread between the filter and
+	// the exec (quiet makes it rare, not impossible), and a handler
+	// returns through rt_sigreturn: it is always allowed, as in Docker's
+	// default profile. The first rule naming a call decides it.
+	p.Syscalls = append([]seccomp.Rule{{Names: []string{"rt_sigreturn"}, Action: seccomp.ActAllow}}, p.Syscalls...)
 	raw, err := p.Filter()
 	if err != nil {
 		return nil, fmt.Errorf("seccomp profile %s: %w", file, err)
