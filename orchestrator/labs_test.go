@@ -1,12 +1,18 @@
 package orchestrator
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/tsemlab/tsemlab/protocol"
 )
@@ -72,4 +78,31 @@ func TestErrnoNamed_HarnessFailuresDoNotReadAsRefusals(t *testing.T) {
 	err := fmt.Errorf("stepexec: exec /bin/sh: %w", syscall.EACCES)
 	assert.Equal(t, "stepexec: exec /bin/sh: EACCES", errnoNamed(err))
 	assert.Equal(t, "stepexec: no command", errnoNamed(errors.New("stepexec: no command")))
+}
+
+func TestLoadFilter_AlwaysAllowsRtSigreturn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.json")
+	require.NoError(t, os.WriteFile(path, []byte(`{"defaultAction": "SCMP_ACT_KILL_PROCESS", "syscalls": [{"names": ["rt_sigreturn"], "action": "SCMP_ACT_ERRNO"}]}`), 0o644))
+	filter, err := loadFilter(path)
+	require.NoError(t, err)
+	raw := make([]bpf.RawInstruction, len(filter))
+	for i, f := range filter {
+		raw[i] = bpf.RawInstruction{Op: f.Code, Jt: f.Jt, Jf: f.Jf, K: f.K}
+	}
+	insts, ok := bpf.Disassemble(raw)
+	require.True(t, ok)
+	vm, err := bpf.NewVM(insts)
+	require.NoError(t, err)
+	call := func(nr uint32) uint32 {
+		// x/net/bpf loads words big-endian; the kernel loads them in
+		// the machine's order.
+		data := make([]byte, 64)
+		binary.BigEndian.PutUint32(data[0:], nr)
+		binary.BigEndian.PutUint32(data[4:], 0xc000003e)
+		ret, err := vm.Run(data)
+		require.NoError(t, err)
+		return uint32(ret)
+	}
+	assert.Equal(t, uint32(unix.SECCOMP_RET_ALLOW), call(unix.SYS_RT_SIGRETURN), "whatever the profile says")
+	assert.Equal(t, uint32(unix.SECCOMP_RET_KILL_PROCESS), call(unix.SYS_EXECVE))
 }
