@@ -85,12 +85,12 @@ func (d *decoder) resolveSeccomp(s *Scenario, i int, sc *Seccomp, n *yaml.Node, 
 		return
 	}
 	if _, err := seccomp.Parse(data); err != nil {
+		d.errorf(pn, "seccomp profile %s is not valid (its errors follow)", file)
 		var es seccomp.Errors
 		errors.As(err, &es)
 		for _, e := range es {
 			d.errs = append(d.errs, &ValidationError{File: file, Line: e.Line, Col: e.Col, Msg: e.Msg})
 		}
-		d.errorf(pn, "seccomp profile %s is not valid (see the errors reported for it)", file)
 		return
 	}
 	sc.ProfileFile, sc.ProfileText = file, string(data)
