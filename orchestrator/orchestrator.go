@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,20 @@ func Main(args []string) int {
 			err := Capexec(args[2:])
 			fmt.Fprintln(os.Stderr, err)
 			return 127
+		case "stepexec":
+			err := Stepexec(args[2:])
+			fmt.Fprintln(os.Stderr, "tsemlab-guest "+errnoNamed(err))
+			return 127
+		case "chroot-escape":
+			err := ChrootEscape(args[2:])
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		case "seccomp-learn":
+			code, err := SeccompLearn(args[2:])
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+			}
+			return code
 		case "leader":
 			if err := Leader(args[2:]); err != nil {
 				fmt.Fprintln(os.Stderr, "tsemlab-guest leader:", err)
@@ -206,6 +221,8 @@ func (o *orchestrator) runPhase(ctx context.Context, ph protocol.Phase) error {
 		return o.tsemPhase(ctx, ph)
 	} else if err := o.steps(ctx, ph, nil); err != nil {
 		info.Error = err.Error()
+	} else if err := o.finishLabs(ph); err != nil {
+		info.Error = err.Error()
 	}
 	return o.out.send(protocol.Message{Kind: protocol.KindPhaseEnd, Phase: &info})
 }
@@ -223,7 +240,7 @@ func (o *orchestrator) setup(ctx context.Context, ph protocol.Phase) error {
 			return fmt.Errorf("setup %q: exit status %d%s", c, r.exit, tailLines(r.stderr+r.stdout, 5))
 		}
 	}
-	return nil
+	return o.prepareLabs(ctx, ph)
 }
 
 // tsemFacts adds what TSEM recorded during a step to its end report: the
@@ -313,14 +330,20 @@ func describe() protocol.Hello {
 		h.TSEM = true
 	}
 	if _, err := os.Stat("/proc/sys/kernel/seccomp/actions_avail"); err == nil {
-		h.Features = append(h.Features, "seccomp")
+		h.Features = append(h.Features, protocol.FeatureSeccomp)
 	}
 	if _, err := os.Stat("/proc/self/ns/user"); err == nil {
-		h.Features = append(h.Features, "user_namespaces")
+		h.Features = append(h.Features, protocol.FeatureUserNamespaces)
 	}
 	if _, err := os.Stat("/proc/self/ns/pid"); err == nil {
-		h.Features = append(h.Features, "pid_namespaces")
+		h.Features = append(h.Features, protocol.FeaturePIDNamespaces)
 	}
+	for ns, f := range map[string]string{"net": protocol.FeatureNetNamespaces, "uts": protocol.FeatureUTSNamespaces, "ipc": protocol.FeatureIPCNamespaces} {
+		if _, err := os.Stat("/proc/self/ns/" + ns); err == nil {
+			h.Features = append(h.Features, f)
+		}
+	}
+	slices.Sort(h.Features)
 	if b, err := os.ReadFile("/sys/devices/system/clocksource/clocksource0/current_clocksource"); err == nil {
 		h.Clocksource = strings.TrimSpace(string(b))
 	}

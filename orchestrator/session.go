@@ -52,7 +52,9 @@ type execSession struct {
 
 func (s *execSession) run(ctx context.Context, step protocol.Step, timeout time.Duration) ran {
 	argv := append(append([]string{}, s.phase.Shell...), step.Run)
-	if c := mergeCaps(s.phase.Caps, step.Caps); c != nil {
+	if wrapped, ok := labArgv(s.self, s.phase, step, argv); ok {
+		argv = wrapped
+	} else if c := mergeCaps(s.phase.Caps, step.Caps); c != nil {
 		argv = append(capexecArgs(s.self, c), argv...)
 	}
 	stdout, stderr := newTail(maxOutput), newTail(maxOutput)
@@ -62,6 +64,7 @@ func (s *execSession) run(ctx context.Context, step protocol.Step, timeout time.
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Env, cmd.Dir = environ(os.Environ(), s.phase.Env), s.phase.Dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Chroot: s.root}
+	labAttr(cmd.SysProcAttr, step)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return ran{err: fmt.Errorf("start step %d: %w", step.Index, err)}
@@ -80,7 +83,7 @@ func (s *execSession) run(ctx context.Context, step protocol.Step, timeout time.
 	r.exit, r.signal = status(cmd.ProcessState)
 	r.stdout, r.stderr = stdout.String(), stderr.String()
 	r.trunc = stdout.Truncated() || stderr.Truncated()
-	return r
+	return labAfter(s.phase, step, r)
 }
 
 func (s *execSession) close() error { return nil }

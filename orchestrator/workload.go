@@ -125,9 +125,11 @@ func (o *orchestrator) mountImage(ctx context.Context, name string, td *teardown
 	if err := waitForDevice(ctx, d.Device, deviceWait); err != nil {
 		return err
 	}
+	start := time.Now()
 	if err := mountAll(o.img.mnt, o.img.layout.imageMounts(d), td); err != nil {
 		return fmt.Errorf("attach image %s: %w", name, err)
 	}
+	o.logf("image %s: %s mounted read-only in %s", name, d.Device, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

@@ -96,3 +96,19 @@ func FuzzDecode(f *testing.F) {
 		require.NoError(t, err)
 	})
 }
+
+func TestPlan_LabFieldsRoundTrip(t *testing.T) {
+	p := Plan{Version: Version, Scenario: "labs", Phases: []Phase{{
+		Name: "p", Session: SessionExec, Shell: []string{"/bin/sh", "-c"},
+		Seccomp:  &Seccomp{Mode: SeccompEnforce, Profile: "ls.json"},
+		AppArmor: &AppArmor{File: "apparmor/appone", Name: "appone"},
+		Steps: []Step{{Index: 1, Run: "ls", Namespaces: []string{"pid", "mount"}, PivotRoot: "/jail",
+			User: "1000:1000", NoNewPrivileges: true, AppArmor: &AppArmor{File: "apparmor/x", Name: "x"}}},
+	}}}
+	data, err := json.Marshal(p)
+	require.NoError(t, err)
+	var back Plan
+	require.NoError(t, json.Unmarshal(data, &back))
+	assert.Equal(t, p, back)
+	assert.Equal(t, "learn.seccomp-counts.json", SeccompCountsName("learn"))
+}

@@ -6,14 +6,17 @@ package doctor
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/tsemlab/tsemlab/harness/facts"
 	"github.com/tsemlab/tsemlab/harness/kernel"
 	"github.com/tsemlab/tsemlab/harness/lab"
 	"github.com/tsemlab/tsemlab/harness/qemu"
@@ -112,6 +115,14 @@ func listCache(w io.Writer, cache string) {
 	images, _ := filepath.Glob(filepath.Join(cache, "initramfs", "*.cpio"))
 	for _, i := range images {
 		fmt.Fprintf(w, "         image  %s\n", i)
+	}
+	known, _ := filepath.Glob(filepath.Join(cache, "facts", "*.json"))
+	for _, k := range known {
+		var e facts.Entry
+		if data, err := os.ReadFile(k); err == nil && json.Unmarshal(data, &e) == nil {
+			fmt.Fprintf(w, "         facts  kernel %.12s %s: LSMs %s; features %s; TSEM %v; learned %s\n", e.KernelSHA256, e.Hello.KernelRelease,
+				strings.Join(e.Hello.LSMs, ","), strings.Join(e.Hello.Features, ","), e.Hello.TSEM, e.Learned.Format(time.RFC3339))
+		}
 	}
 }
 

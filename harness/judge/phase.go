@@ -135,6 +135,9 @@ func sample(evs []*event.Event) string {
 func Finish(res *result.Scenario, spec *scenario.Scenario) {
 	skipped := res.Status == result.Skip
 	for i, ph := range spec.Phases {
+		if i == len(res.Phases) {
+			res.Phases = append(res.Phases, &result.Phase{Name: ph.Name, Status: result.NotRun})
+		}
 		p := res.Phases[i]
 		if skipped {
 			p.Status = result.Skip

@@ -1,29 +1,16 @@
 package qemu
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tsemlab/tsemlab/internal/testutil"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
 // golden compares got with testdata/name, rewriting it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test -update to create %s", path)
-	assert.Equal(t, string(want), got)
-}
 
 func TestCmdline_PinsEveryFlag(t *testing.T) {
 	base := []Option{
@@ -51,7 +38,7 @@ func TestCmdline_PinsEveryFlag(t *testing.T) {
 			if tt.mutate != nil {
 				tt.mutate(c)
 			}
-			golden(t, "cmdline-"+tt.name+".golden", strings.Join(c.Cmdline(), "\n")+"\n")
+			testutil.Golden(t, filepath.Join("testdata", "cmdline-"+tt.name+".golden"), []byte(strings.Join(c.Cmdline(), "\n")+"\n"))
 		})
 	}
 }

@@ -6,11 +6,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tsemlab/tsemlab/harness/facts"
+	"github.com/tsemlab/tsemlab/harness/kernel"
 	"github.com/tsemlab/tsemlab/harness/result"
+	"github.com/tsemlab/tsemlab/harness/scenario"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -63,4 +67,21 @@ func TestArtifact_CountAndSizeAreBounded(t *testing.T) {
 	err = r.artifact(&protocol.Artifact{Name: "big2", Content: big})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "exceed 64 MiB")
+}
+
+func TestSkipKnown_NoBootForAScenarioTheKernelCannotRun(t *testing.T) {
+	cache := facts.Cache{Dir: t.TempDir()}
+	require.NoError(t, cache.Put("abc", nil, protocol.Hello{ProtocolVersion: protocol.Version, KernelRelease: "6.1", LSMs: []string{"capability"}}, time.Now()))
+	out := t.TempDir()
+	c := Config{Kernel: &kernel.Kernel{Path: "/k", SHA256: "abc"}, Facts: cache, OutDir: out, Log: discard()}
+	s := &scenario.Scenario{Name: "needs-tsem", Requires: scenario.Requires{LSM: []string{"tsem"}}, Phases: []scenario.Phase{{Name: "p", Steps: []scenario.Step{{Run: "true"}}}}}
+	res := skipKnown(c, s)
+	require.NotNil(t, res)
+	assert.Equal(t, result.Skip, res.Status)
+	assert.Contains(t, res.Reason, "known without booting")
+	assert.Contains(t, res.Reason, "build a TSEM kernel")
+	assert.FileExists(t, filepath.Join(out, "needs-tsem", "result.json"))
+
+	s.Requires = scenario.Requires{LSM: []string{"capability"}}
+	assert.Nil(t, skipKnown(c, s), "met requirements boot")
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/tsemlab/tsemlab/harness/result"
 	"github.com/tsemlab/tsemlab/harness/rootfs"
 	"github.com/tsemlab/tsemlab/harness/scenario"
+	"github.com/tsemlab/tsemlab/internal/vmtest"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -82,7 +83,7 @@ func workloadImages(t *testing.T, scenarios []*scenario.Scenario) map[string]*ro
 			return img, nil
 		}
 		start := time.Now()
-		img, err := rootfs.Builder{CacheDir: lab.CacheDir()}.Build(ctx, def)
+		img, err := rootfs.Builder{CacheDir: cacheDir(t)}.Build(ctx, def)
 		if err == nil {
 			builtImages[def.Name] = img
 			t.Logf("image %s: %s (cached: %v) in %s, suite %s, Debian %s", def.Name, img.Path, img.Cached, time.Since(start).Round(100*time.Millisecond), img.Release.Suite, img.DebianVersion)
@@ -112,7 +113,7 @@ func fileSHA256(t *testing.T, path string) string {
 // images.
 func TestRun_StockKernel_ContainerSmoke(t *testing.T) {
 	l := prepare(t, "")
-	all, err := scenario.LoadAll([]string{"../../scenarios/container-smoke.yaml", "../../scenarios/process-image-smoke.yaml"})
+	all, err := scenario.LoadAll(t.Context(), []string{"../../scenarios/container-smoke.yaml", "../../scenarios/process-image-smoke.yaml"})
 	require.NoError(t, err)
 	imgs := workloadImages(t, all)
 	require.Len(t, imgs, 2)
@@ -121,7 +122,7 @@ func TestRun_StockKernel_ContainerSmoke(t *testing.T) {
 		before[name] = fileSHA256(t, img.Path)
 		assert.Equal(t, img.SHA256, before[name], "%s is the image its metadata describes", name)
 	}
-	c := labConfig(l, t.TempDir())
+	c := labConfig(l, vmtest.ResultsDir(t))
 	c.RootFS = imgs
 	run := Run(context.Background(), c, all)
 	require.Len(t, run.Scenarios, 2)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/tsemlab/tsemlab/harness/boot"
 	"github.com/tsemlab/tsemlab/harness/console"
+	"github.com/tsemlab/tsemlab/harness/facts"
 	"github.com/tsemlab/tsemlab/harness/image"
 	"github.com/tsemlab/tsemlab/harness/judge"
 	"github.com/tsemlab/tsemlab/harness/kernel"
@@ -28,6 +29,7 @@ import (
 	"github.com/tsemlab/tsemlab/harness/result"
 	"github.com/tsemlab/tsemlab/harness/rootfs"
 	"github.com/tsemlab/tsemlab/harness/scenario"
+	"github.com/tsemlab/tsemlab/harness/tempdir"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -54,7 +56,10 @@ type Config struct {
 	Jobs      int
 	MemoryMiB int
 	// Append adds kernel command-line arguments.
-	Append   []string
+	Append []string
+	// Facts remembers each kernel's hello, so that a scenario whose
+	// requirements the kernel cannot meet is skipped without a boot.
+	Facts    facts.Cache
 	Log      *slog.Logger
 	Observer Observer
 	// RootFS are the workload images the scenarios name, by name, built
@@ -155,11 +160,8 @@ const (
 )
 
 // artifactName is what an artifact file may be called: no path, no hidden
-// file, nothing a harness record is called (see reservedNames).
+// file, nothing a harness record is called (scenario.HarnessFiles).
 var artifactName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-
-// reservedNames are the harness's own records in a scenario's directory.
-var reservedNames = []string{"console.log", "plan.json", "result.json", "results.json", "junit.xml", "results.ktap"}
 
 // scenarioRun is the state of one scenario while its VM runs.
 type scenarioRun struct {
@@ -184,6 +186,12 @@ func runScenario(ctx context.Context, c Config, s *scenario.Scenario) *result.Sc
 	if c.Observer != nil {
 		c.Observer.ScenarioStarted(s.Name)
 	}
+	if res := skipKnown(c, s); res != nil {
+		if c.Observer != nil {
+			c.Observer.ScenarioFinished(res)
+		}
+		return res
+	}
 	r := attempt(ctx, c, s)
 	if c.Accel.Accel == qemu.KVM && r.kvmFailed() && ctx.Err() == nil {
 		// The probe boot worked but this guest died in KVM (seen on nested
@@ -201,6 +209,35 @@ func runScenario(ctx context.Context, c Config, s *scenario.Scenario) *result.Sc
 		c.Observer.ScenarioFinished(r.res)
 	}
 	return r.res
+}
+
+// skipKnown returns the skipped result of a scenario the kernel is already
+// known not to be able to run (see package facts), or nil. Nothing boots.
+func skipKnown(c Config, s *scenario.Scenario) *result.Scenario {
+	why := c.Facts.Skip(c.Kernel.SHA256, c.Append, protocol.Requires{LSM: s.Requires.LSM, Features: s.Requires.Features})
+	if why == "" {
+		return nil
+	}
+	res := &result.Scenario{Name: s.Name, File: s.File, Description: s.Description, Status: result.Skip, Reason: why + tsemHint(s, nil),
+		Env: result.Environment{KernelPath: c.Kernel.Path, KernelSHA256: c.Kernel.SHA256, KernelRelease: c.Kernel.Release}}
+	judge.Finish(res, s)
+	dir := filepath.Join(c.OutDir, s.Name)
+	res.Dir = dir
+	if err := os.MkdirAll(dir, 0o755); err == nil {
+		err = writeJSON(filepath.Join(dir, "result.json"), res)
+		if err != nil {
+			c.Log.Error("result not saved", "scenario", s.Name, "err", err)
+		}
+	}
+	return res
+}
+
+// tsemHint tells how to get a kernel that can run a TSEM scenario.
+func tsemHint(s *scenario.Scenario, hello *protocol.Hello) string {
+	if slices.Contains(s.Requires.LSM, "tsem") && (hello == nil || !slices.Contains(hello.LSMs, "tsem")) {
+		return "; build a TSEM kernel (see README: TSEM kernels) and pass it with --kernel, or set TSEMLAB_TSEM_KERNEL for the tests"
+	}
+	return ""
 }
 
 // attempt runs the scenario once: boot and follow the guest, then judge.
@@ -269,7 +306,7 @@ func (r *scenarioRun) prepare(ctx context.Context, undo *teardown) (*boot.Guest,
 		return nil, fmt.Errorf("results directory: %w", err)
 	}
 	// Not named after the scenario: socket paths inside must stay short.
-	tmp, err := os.MkdirTemp("", "tsemlab-run-")
+	tmp, err := tempdir.New("run")
 	if err != nil {
 		return nil, fmt.Errorf("temporary directory: %w", err)
 	}
@@ -428,6 +465,9 @@ func (r *scenarioRun) handle(m protocol.Message) {
 	case protocol.KindHello:
 		r.hello = m.Hello
 		r.res.Env.LSMs = m.Hello.LSMs
+		if err := r.c.Facts.Put(r.c.Kernel.SHA256, r.c.Append, *m.Hello, time.Now()); err != nil {
+			r.c.Log.Warn("kernel facts not remembered", "err", err)
+		}
 		if m.Hello.ProtocolVersion != protocol.Version {
 			r.guestErr = append(r.guestErr, fmt.Sprintf("guest speaks protocol %d, host %d: rebuild the image", m.Hello.ProtocolVersion, protocol.Version))
 		}
@@ -458,10 +498,7 @@ func (r *scenarioRun) handle(m protocol.Message) {
 }
 
 func (r *scenarioRun) skip(reason string) {
-	if slices.Contains(r.s.Requires.LSM, "tsem") && (r.hello == nil || !slices.Contains(r.hello.LSMs, "tsem")) {
-		reason += "; build a TSEM kernel (see README: TSEM kernels) and pass it with --kernel, or set TSEMLAB_TSEM_KERNEL for the tests"
-	}
-	r.res.Status, r.res.Reason = result.Skip, reason
+	r.res.Status, r.res.Reason = result.Skip, reason+tsemHint(r.s, r.hello)
 }
 
 // step judges one finished step against its spec.
@@ -515,8 +552,8 @@ func (r *scenarioRun) specStep(phase string, index int) *scenario.Step {
 // symlink, and never overwrites anything; count and size are bounded.
 func (r *scenarioRun) artifact(a *protocol.Artifact) error {
 	switch {
-	case !artifactName.MatchString(a.Name) || slices.Contains(reservedNames, a.Name):
-		return fmt.Errorf("guest sent an artifact with a bad name %q (want %s, not one of %s)", a.Name, artifactName, strings.Join(reservedNames, ", "))
+	case !artifactName.MatchString(a.Name) || slices.Contains(scenario.HarnessFiles, a.Name):
+		return fmt.Errorf("guest sent an artifact with a bad name %q (want %s, not one of %s)", a.Name, artifactName, strings.Join(scenario.HarnessFiles, ", "))
 	case len(r.res.Artifacts) >= maxArtifacts:
 		return fmt.Errorf("guest sent more than %d artifacts; %s and later ones were dropped", maxArtifacts, a.Name)
 	case r.artifactBytes+len(a.Content) > maxArtifactBytes:

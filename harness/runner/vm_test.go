@@ -18,6 +18,7 @@ import (
 	"github.com/tsemlab/tsemlab/harness/lab"
 	"github.com/tsemlab/tsemlab/harness/result"
 	"github.com/tsemlab/tsemlab/harness/scenario"
+	"github.com/tsemlab/tsemlab/internal/vmtest"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -33,9 +34,7 @@ var (
 // per test binary.
 func prepare(t *testing.T, kernelPath string) *lab.Lab {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("boots QEMU; run without -short")
-	}
+	vmtest.Require(t)
 	labsMu.Lock()
 	defer labsMu.Unlock()
 	if l := labs[kernelPath]; l != nil {
@@ -45,7 +44,7 @@ func prepare(t *testing.T, kernelPath string) *lab.Lab {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	l, err := lab.Prepare(ctx, lab.Options{KernelPath: kernelPath, Accel: "auto", CacheDir: lab.CacheDir(), SourceDir: src, Log: testLog(t)})
+	l, err := lab.Prepare(ctx, lab.Options{KernelPath: kernelPath, Accel: "auto", CacheDir: cacheDir(t), SourceDir: src, Log: testLog(t)})
 	require.NoError(t, err)
 	labs[kernelPath] = l
 	return l
@@ -57,9 +56,9 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 
 func runScenarios(t *testing.T, l *lab.Lab, files ...string) *result.Run {
 	t.Helper()
-	all, err := scenario.LoadAll(files)
+	all, err := scenario.LoadAll(context.Background(), files)
 	require.NoError(t, err)
-	c := labConfig(l, t.TempDir())
+	c := labConfig(l, vmtest.ResultsDir(t))
 	c.RootFS = workloadImages(t, all)
 	return Run(context.Background(), c, all)
 }
@@ -68,7 +67,7 @@ func runScenarios(t *testing.T, l *lab.Lab, files ...string) *result.Run {
 func labConfig(l *lab.Lab, out string) Config {
 	return Config{
 		Kernel: l.Kernel, Image: l.Image, Accel: l.Accel, QEMU: l.QEMU, QEMUVersion: l.QEMUVersion,
-		OutDir: out, Log: discard(),
+		OutDir: out, Log: discard(), Facts: l.Facts,
 	}
 }
 
@@ -147,7 +146,6 @@ func TestRun_TimeoutNamesTheRunningStep(t *testing.T) {
 	l := prepare(t, "")
 	f := scenarioFile(t, "slow", `
 name: slow
-timeout: 10s
 step_timeout: 5m
 phases:
   - name: p
@@ -155,10 +153,12 @@ phases:
       - run: "true"
       - run: sleep 600
 `)
-	all, err := scenario.LoadAll([]string{f})
+	all, err := scenario.LoadAll(context.Background(), []string{f})
 	require.NoError(t, err)
-	c := labConfig(l, t.TempDir())
-	c.Timeout = 15 * time.Second
+	// Long enough for a boot on a loaded 2-core machine; the scenario's
+	// end then always falls in the sleep.
+	c := labConfig(l, vmtest.ResultsDir(t))
+	c.Timeout = 60 * time.Second
 	run := Run(context.Background(), c, all)
 	sc := run.Scenarios[0]
 	require.Equal(t, result.Timeout, sc.Status, sc.Reason)
@@ -181,10 +181,12 @@ func TestRun_TSEMKernel_ScenariosPass(t *testing.T) {
 	run := runScenarios(t, l, files...)
 	ran := 0
 	for _, sc := range run.Scenarios {
-		all, err := scenario.LoadAll([]string{sc.File})
+		all, err := scenario.LoadAll(context.Background(), []string{sc.File})
 		require.NoError(t, err)
 		spec := all[0]
 		switch {
+		case !slices.Contains(spec.Requires.LSM, "tsem") && sc.Status == result.Skip:
+			assert.Contains(t, sc.Reason, "lacks", "%s may skip only for what the kernel lacks", sc.Name)
 		case !slices.Contains(spec.Requires.LSM, "tsem"):
 			assert.Equal(t, result.Pass, sc.Status, "%s: %s", sc.Name, sc.Reason)
 		default:
