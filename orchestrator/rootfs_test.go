@@ -150,3 +150,11 @@ func testLayout(t *testing.T) layout {
 		Runc: filepath.Join(d, "runc"), Cgroup: filepath.Join(d, "cgroup"), Proc: "/proc",
 	}
 }
+
+func TestCgroupMounted_OnlyAMountedCgroupFileSystemCounts(t *testing.T) {
+	tinyconfig := "22 1 0:19 / /sys rw - sysfs sysfs rw\n25 22 0:21 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n"
+	assert.False(t, cgroupMounted(tinyconfig, "/sys/fs/cgroup"), "u-root's tmpfs with empty v1 directories is no cgroup")
+	assert.True(t, cgroupMounted(tinyconfig+"30 25 0:26 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n", "/sys/fs/cgroup"))
+	assert.True(t, cgroupMounted("31 22 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "/sys/fs/cgroup"))
+	assert.False(t, cgroupMounted("31 22 0:27 / /elsewhere rw - cgroup2 cgroup2 rw\n", "/sys/fs/cgroup"))
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tsemlab/tsemlab/protocol"
@@ -107,8 +109,12 @@ func (o *orchestrator) attachImage(ctx context.Context, td *teardown) error {
 	if _, err := os.Stat(o.img.runc); err != nil {
 		return fmt.Errorf("container mode needs runc, and this guest image has none (%w): install runc on the host (apt-get install runc) and run again; the image is rebuilt with it", err)
 	}
-	entries, _ := os.ReadDir(o.img.layout.Cgroup)
-	if err := mountAll(o.img.mnt, o.img.layout.runcMounts(len(entries) > 0), td); err != nil {
+	// u-root's init makes the v1 directories even where the kernel has
+	// none of their controllers (a tinyconfig kernel): only a mounted
+	// cgroup file system counts.
+	l := o.img.layout
+	mountinfo, _ := os.ReadFile(filepath.Join(l.Proc, "self/mountinfo"))
+	if err := mountAll(o.img.mnt, l.runcMounts(cgroupMounted(string(mountinfo), l.Cgroup)), td); err != nil {
 		return fmt.Errorf("container state and cgroups: %w", err)
 	}
 	return nil
@@ -177,4 +183,21 @@ func (o *orchestrator) cleanup(phase string, td *teardown) {
 	if err := td.run(); err != nil {
 		_ = o.out.send(protocol.Message{Kind: protocol.KindError, Error: fmt.Sprintf("cleanup after phase %s: %v", phase, err)})
 	}
+}
+
+// cgroupMounted reports whether mountinfo (/proc/self/mountinfo) lists a
+// cgroup or cgroup2 file system at or below dir.
+func cgroupMounted(mountinfo, dir string) bool {
+	for _, line := range strings.Split(mountinfo, "\n") {
+		before, after, ok := strings.Cut(line, " - ")
+		fields := strings.Fields(before)
+		fs, _, _ := strings.Cut(after, " ")
+		if !ok || len(fields) < 5 || (fs != "cgroup" && fs != "cgroup2") {
+			continue
+		}
+		if at := fields[4]; at == dir || strings.HasPrefix(at, dir+"/") {
+			return true
+		}
+	}
+	return false
 }
