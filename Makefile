@@ -4,8 +4,13 @@ TSEMLAB := bin/tsemlab
 SCENARIOS ?= scenarios/
 RUNFLAGS ?=
 TEST_RESULTS ?= $(CURDIR)/test-results
+# make kernel: the source (tree, GIT_URL@REF or tarball), patches, base and fragments
+SOURCE ?= /usr/src/linux-source-6.12.tar.xz
+PATCHES ?=
+BASE ?= tinyconfig
+FRAGMENTS ?= kernel/config/virt.config
 
-.PHONY: run test unit bench lint images deps build clean
+.PHONY: run test unit bench lint images kernel deps build clean
 
 ## run: install what is missing, build, boot the default kernel, run every scenario
 run: deps build
@@ -38,6 +43,10 @@ lint:
 ## images: build (or find cached) the guest initramfs for the default kernel and the images/ root filesystems
 images: deps build
 	$(TSEMLAB) image build
+
+## kernel: build (or find cached) a bzImage: make kernel SOURCE=~/linux FRAGMENTS="kernel/config/virt.config kernel/config/tsem.config"
+kernel: build
+	$(TSEMLAB) kernel build --source $(SOURCE) --base $(BASE) $(addprefix --fragment ,$(FRAGMENTS)) $(if $(PATCHES),--patches $(PATCHES))
 
 deps:
 	@./scripts/install-deps.sh

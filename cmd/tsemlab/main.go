@@ -71,7 +71,7 @@ one failed, timed out or crashed; 2 bad input (usage, scenario errors);
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return badInput(fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
 	})
-	root.AddCommand(runCmd(g), validateCmd(g), doctorCmd(g), imageCmd(g), showCmd(g), modelCmd(g), explainCmd(g))
+	root.AddCommand(runCmd(g), validateCmd(g), doctorCmd(g), imageCmd(g), kernelCmd(g), bisectCmd(g), showCmd(g), modelCmd(g), explainCmd(g))
 	parent(root)
 	err := root.ExecuteContext(ctx)
 	os.Exit(exitCode(err))

@@ -90,6 +90,8 @@ type Environment struct {
 	// RootFS are the workload images the steps ran in, when the scenario
 	// names any.
 	RootFS []RootFS `json:"rootfs,omitempty"`
+	// KernelCmdline is the kernel command line the guest booted with.
+	KernelCmdline string `json:"kernel_cmdline,omitempty"`
 }
 
 // RootFS records which build of a workload image a scenario ran in.

@@ -214,7 +214,7 @@ func runScenario(ctx context.Context, c Config, s *scenario.Scenario) *result.Sc
 // skipKnown returns the skipped result of a scenario the kernel is already
 // known not to be able to run (see package facts), or nil. Nothing boots.
 func skipKnown(c Config, s *scenario.Scenario) *result.Scenario {
-	why := c.Facts.Skip(c.Kernel.SHA256, c.Append, protocol.Requires{LSM: s.Requires.LSM, Features: s.Requires.Features})
+	why := c.Facts.Skip(c.Kernel.SHA256, kernelArgs(c, s), protocol.Requires{LSM: s.Requires.LSM, Features: s.Requires.Features})
 	if why == "" {
 		return nil
 	}
@@ -230,6 +230,20 @@ func skipKnown(c Config, s *scenario.Scenario) *result.Scenario {
 		}
 	}
 	return res
+}
+
+// kernelArgs is what a scenario's boot adds to the harness's kernel
+// command line: run's --append, then the scenario's kernel_args.
+func kernelArgs(c Config, s *scenario.Scenario) []string {
+	return append(slices.Clip(c.Append), s.KernelArgs...)
+}
+
+// kernelCmdline is the kernel command line of a QEMU argv (-append's).
+func kernelCmdline(argv []string) string {
+	if i := slices.Index(argv, "-append"); i >= 0 && i+1 < len(argv) {
+		return argv[i+1]
+	}
+	return ""
 }
 
 // tsemHint tells how to get a kernel that can run a TSEM scenario.
@@ -332,12 +346,13 @@ func (r *scenarioRun) prepare(ctx context.Context, undo *teardown) (*boot.Guest,
 	undo.push(cancel)
 	g, err := boot.Start(vctx, boot.Spec{
 		QEMU: r.c.QEMU, Kernel: r.c.Kernel.Path, Image: r.c.Image, Plan: plan, Accel: r.c.Accel.Accel,
-		Append: r.c.Append, MemoryMiB: r.c.MemoryMiB, Dir: tmp, ConsoleLog: logf, Log: r.c.Log, Drives: drives,
+		Append: kernelArgs(r.c, r.s), MemoryMiB: r.c.MemoryMiB, Dir: tmp, ConsoleLog: logf, Log: r.c.Log, Drives: drives,
 	})
 	if err != nil {
 		return nil, err
 	}
 	r.res.Env.Cmdline = g.Cmdline
+	r.res.Env.KernelCmdline = kernelCmdline(g.Cmdline)
 	undo.push(func() {
 		g.Stop(3 * time.Second)
 		r.qemuStderr = g.VM.Stderr()
@@ -465,7 +480,7 @@ func (r *scenarioRun) handle(m protocol.Message) {
 	case protocol.KindHello:
 		r.hello = m.Hello
 		r.res.Env.LSMs = m.Hello.LSMs
-		if err := r.c.Facts.Put(r.c.Kernel.SHA256, r.c.Append, *m.Hello, time.Now()); err != nil {
+		if err := r.c.Facts.Put(r.c.Kernel.SHA256, kernelArgs(r.c, r.s), *m.Hello, time.Now()); err != nil {
 			r.c.Log.Warn("kernel facts not remembered", "err", err)
 		}
 		if m.Hello.ProtocolVersion != protocol.Version {

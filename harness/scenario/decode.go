@@ -21,7 +21,7 @@ import (
 
 // Fields each part of a scenario may have, in the order messages list them.
 var (
-	scenarioFields    = []string{"name", "description", "requires", "image", "mode", "timeout", "step_timeout", "session", "shell", "env", "phases"}
+	scenarioFields    = []string{"name", "description", "requires", "image", "mode", "timeout", "step_timeout", "session", "shell", "env", "kernel_args", "phases"}
 	requiresFields    = []string{"lsm", "features"}
 	phaseFields       = []string{"name", "description", "image", "session", "shell", "env", "caps", "setup", "tsem", "steps", "expect", "seccomp", "apparmor"}
 	capsFields        = []string{"drop", "add"}
@@ -254,6 +254,7 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, *yaml.Node) {
 	if p, ok := m["env"]; ok {
 		s.Env = d.strMap("env", p.val, checkEnvKey)
 	}
+	s.KernelArgs = d.kernelArgs(m)
 	d.phases(root, m, s)
 	return s, nameNode
 }

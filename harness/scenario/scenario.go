@@ -63,8 +63,11 @@ type Scenario struct {
 	Shell []string
 	// Env is the phases' default environment; a phase's Env overrides it
 	// key by key.
-	Env    map[string]string
-	Phases []Phase
+	Env map[string]string
+	// KernelArgs are kernel command-line arguments for this scenario's
+	// boot, after the harness's own and run's --append.
+	KernelArgs []string
+	Phases     []Phase
 }
 
 // Requires lists what the kernel must offer for the scenario to run; a

@@ -1,0 +1,7 @@
+#!/bin/sh
+# A stand-in for merge_config.sh -m -O DIR BASE FRAGMENT...: the files
+# concatenated; olddefconfig.awk keeps each option's last value.
+if [ "$1" != -m ] || [ "$2" != -O ]; then echo "usage: merge_config.sh -m -O DIR BASE FRAGMENT..." >&2; exit 1; fi
+out=$3
+shift 3
+cat "$@" > "$out/.config.merged" && mv "$out/.config.merged" "$out/.config"
