@@ -57,6 +57,9 @@ func (o *orchestrator) bundle(ph protocol.Phase, image string, td *teardown) (*c
 		Root: l.Root, Args: ph.Shell, Env: shellEnv(ph.Env), Cwd: ph.Dir,
 		Hostname: image, CgroupsPath: c.CgroupsPath,
 	}
+	if fss, err := os.ReadFile(filepath.Join(l.Proc, "filesystems")); err == nil {
+		opts.Filesystems = oci.Filesystems(string(fss))
+	}
 	if ph.Caps != nil {
 		opts.Drop, opts.Add = ph.Caps.Drop, ph.Caps.Add
 	}

@@ -83,3 +83,19 @@ func TestSpec_RefusesWhatCannotRun(t *testing.T) {
 	_, err = Spec(Options{Root: "/r"})
 	assert.ErrorContains(t, err, "and a process")
 }
+
+func TestSpec_LeavesOutMountsOfTypesTheKernelLacks(t *testing.T) {
+	tiny := Filesystems("nodev\tsysfs\nnodev\ttmpfs\nnodev\tproc\nnodev\tdevpts\nnodev\tcgroup2\n\terofs\nnodev\toverlay\n")
+	assert.Equal(t, []string{"sysfs", "tmpfs", "proc", "devpts", "cgroup2", "erofs", "overlay"}, tiny)
+	s, err := Spec(Options{Root: "/r", Args: []string{"/bin/sh"}, Filesystems: tiny})
+	require.NoError(t, err)
+	var dests []string
+	for _, m := range s.Mounts {
+		dests = append(dests, m.Destination)
+	}
+	assert.NotContains(t, dests, "/dev/mqueue", "no mqueue in a tinyconfig kernel")
+	assert.Contains(t, dests, "/sys/fs/cgroup")
+	s, err = Spec(Options{Root: "/r", Args: []string{"/bin/sh"}})
+	require.NoError(t, err)
+	assert.Len(t, s.Mounts, 7, "unknown: runc's defaults")
+}
