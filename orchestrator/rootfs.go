@@ -282,3 +282,19 @@ func loopbackUp() error {
 	}
 	return nil
 }
+
+// filesystems lists the file system types the kernel has, from a file
+// laid out like /proc/filesystems ("nodev\ttmpfs"); nil when unreadable.
+func filesystems(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			out = append(out, f[len(f)-1])
+		}
+	}
+	return out
+}

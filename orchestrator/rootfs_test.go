@@ -131,6 +131,13 @@ func TestRootedPIDs_FindsWhatRunsInTheRoot(t *testing.T) {
 	assert.NoError(t, killRooted(proc, "/nothing/runs/here"))
 }
 
+func TestFilesystems_ReadsProcFilesystems(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "filesystems")
+	require.NoError(t, os.WriteFile(p, []byte("nodev\tsysfs\nnodev\ttmpfs\n\terofs\nnodev\toverlay\n"), 0o644))
+	assert.Equal(t, []string{"sysfs", "tmpfs", "erofs", "overlay"}, filesystems(p))
+	assert.Nil(t, filesystems(filepath.Join(t.TempDir(), "none")))
+}
+
 func TestWaitForDevice(t *testing.T) {
 	dev := filepath.Join(t.TempDir(), "vda")
 	go func() {

@@ -49,6 +49,10 @@ type Options struct {
 	// Drop and Add change DefaultCaps, Drop first: names as in
 	// capabilities(7) ("CAP_CHOWN" or "chown"), or "ALL".
 	Drop, Add []string
+	// Filesystems are the file system types the kernel has (as in
+	// /proc/filesystems): a default mount of another type is left out (a
+	// small kernel may lack mqueue, say). nil keeps every mount.
+	Filesystems []string
 }
 
 // Spec returns the container's configuration; an unknown capability name
@@ -79,7 +83,7 @@ func Spec(o Options) (*specs.Spec, error) {
 		},
 		Root:     &specs.Root{Path: o.Root},
 		Hostname: o.Hostname,
-		Mounts:   mounts(),
+		Mounts:   mounts(o.Filesystems),
 		Linux:    linux(o.CgroupsPath),
 	}, nil
 }
@@ -149,9 +153,10 @@ func capValues(name string) ([]cap.Value, error) {
 }
 
 // mounts are runc's defaults (`runc spec`): proc, a tmpfs /dev with pts,
-// shm and mqueue, and read-only sysfs and cgroups.
-func mounts() []specs.Mount {
-	return []specs.Mount{
+// shm and mqueue, and read-only sysfs and cgroups; those of a type the
+// kernel lacks are left out.
+func mounts(filesystems []string) []specs.Mount {
+	all := []specs.Mount{
 		{Destination: "/proc", Type: "proc", Source: "proc"},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
 		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
@@ -160,6 +165,10 @@ func mounts() []specs.Mount {
 		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
 		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
 	}
+	if filesystems == nil {
+		return all
+	}
+	return slices.DeleteFunc(all, func(m specs.Mount) bool { return !slices.Contains(filesystems, m.Type) })
 }
 
 // linux holds the namespaces (not the network: see the package comment),
