@@ -124,14 +124,34 @@ func (l layout) processMounts() []mount {
 }
 
 // runcMounts give runc a tmpfs for its state and, when the guest has no
-// cgroups mounted yet (u-root mounts the v1 hierarchies on most kernels),
-// the cgroup2 hierarchy.
+// cgroup mounted (u-root mounts the v1 hierarchies of the controllers a
+// kernel has; a small kernel may have none), a v1 hierarchy of no
+// controller, name=systemd, which runc joins. Not cgroup2: Debian's runc
+// then insists on a device filter in eBPF, which such kernels lack.
 func (l layout) runcMounts(haveCgroups bool) []mount {
 	ms := []mount{{Source: "tmpfs", Target: l.Runc, FSType: "tmpfs", Data: "mode=0700"}}
 	if !haveCgroups {
-		ms = append(ms, mount{Source: "cgroup2", Target: l.Cgroup, FSType: "cgroup2", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC})
+		const safe = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+		ms = append(ms,
+			mount{Source: "tmpfs", Target: l.Cgroup, FSType: "tmpfs", Flags: safe, Data: "mode=0755"},
+			mount{Source: "cgroup", Target: filepath.Join(l.Cgroup, "systemd"), FSType: "cgroup", Flags: safe, Data: "none,name=systemd"})
 	}
 	return ms
+}
+
+// cgroupsMounted reports whether a mountinfo file (/proc/self/mountinfo)
+// lists a cgroup or cgroup2 file system.
+func cgroupsMounted(mountinfo string) bool {
+	b, _ := os.ReadFile(mountinfo)
+	for _, line := range strings.Split(string(b), "\n") {
+		// The file system type follows the " - " separator.
+		if _, after, ok := strings.Cut(line, " - "); ok {
+			if f := strings.Fields(after); len(f) > 0 && (f[0] == "cgroup" || f[0] == "cgroup2") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // mounter does the mounts; tests record them instead.

@@ -138,6 +138,22 @@ func TestFilesystems_ReadsProcFilesystems(t *testing.T) {
 	assert.Nil(t, filesystems(filepath.Join(t.TempDir(), "none")))
 }
 
+func TestCgroupsMounted_ReadsMountinfo(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
+		return p
+	}
+	v1 := write("v1", "25 21 0:22 / /sys/fs/cgroup rw,relatime - tmpfs cgroup rw,mode=755\n26 25 0:23 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n")
+	v2 := write("v2", "30 21 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n")
+	none := write("none", "25 21 0:22 / /sys/fs/cgroup rw,relatime - tmpfs cgroup rw,mode=755\n")
+	assert.True(t, cgroupsMounted(v1))
+	assert.True(t, cgroupsMounted(v2))
+	assert.False(t, cgroupsMounted(none), "u-root's tmpfs with no controller mounted in it")
+	assert.False(t, cgroupsMounted(filepath.Join(dir, "missing")))
+}
+
 func TestWaitForDevice(t *testing.T) {
 	dev := filepath.Join(t.TempDir(), "vda")
 	go func() {

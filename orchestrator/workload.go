@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -107,8 +108,8 @@ func (o *orchestrator) attachImage(ctx context.Context, td *teardown) error {
 	if _, err := os.Stat(o.img.runc); err != nil {
 		return fmt.Errorf("container mode needs runc, and this guest image has none (%w): install runc on the host (apt-get install runc) and run again; the image is rebuilt with it", err)
 	}
-	entries, _ := os.ReadDir(o.img.layout.Cgroup)
-	if err := mountAll(o.img.mnt, o.img.layout.runcMounts(len(entries) > 0), td); err != nil {
+	have := cgroupsMounted(filepath.Join(o.img.layout.Proc, "self", "mountinfo"))
+	if err := mountAll(o.img.mnt, o.img.layout.runcMounts(have), td); err != nil {
 		return fmt.Errorf("container state and cgroups: %w", err)
 	}
 	return nil

@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -44,17 +45,27 @@ func TestAttachImage_ProcessModeMountsTheImageReadOnly(t *testing.T) {
 
 func TestAttachImage_ContainerModeGivesRuncStateAndCgroups(t *testing.T) {
 	o, f, _ := imageOrchestrator(t, protocol.ModeContainer)
+	l := &o.img.layout
+	l.Proc = t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(l.Proc, "self"), 0o755))
+	require.NoError(t, writeFile(filepath.Join(l.Proc, "self", "mountinfo"), "25 21 0:22 / /sys/fs/cgroup rw - tmpfs cgroup rw\n"))
 	var td teardown
 	require.NoError(t, o.attachImage(context.Background(), &td))
-	l := o.img.layout
 	assert.Equal(t, []string{
 		"mount -t erofs -o ro " + o.plan.Drives[0].Device + " " + l.image("debian-minimal"),
 		"mount -t tmpfs -o mode=0700 tmpfs " + l.Runc,
-		"mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 " + l.Cgroup,
-	}, f.ops, "an empty cgroup directory gets cgroup2")
+		"mount -t tmpfs -o nosuid,nodev,noexec,mode=0755 tmpfs " + l.Cgroup,
+		"mount -t cgroup -o nosuid,nodev,noexec,none,name=systemd cgroup " + filepath.Join(l.Cgroup, "systemd"),
+	}, f.ops, "a guest with no cgroup mounted gets a hierarchy runc can join")
 	f.ops = nil
 	require.NoError(t, td.run())
-	assert.Equal(t, []string{"umount " + l.Cgroup, "umount " + l.Runc, "umount " + l.image("debian-minimal")}, f.ops)
+	assert.Equal(t, []string{"umount " + filepath.Join(l.Cgroup, "systemd"), "umount " + l.Cgroup, "umount " + l.Runc, "umount " + l.image("debian-minimal")}, f.ops)
+
+	require.NoError(t, writeFile(filepath.Join(l.Proc, "self", "mountinfo"), "26 25 0:23 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"))
+	f.ops = nil
+	require.NoError(t, o.attachImage(context.Background(), &td))
+	assert.Len(t, f.ops, 2, "cgroups already mounted are used as they are")
+	require.NoError(t, td.run())
 }
 
 func TestAttachImage_FailuresSayWhatIsMissing(t *testing.T) {
