@@ -123,32 +123,19 @@ func (l layout) processMounts() []mount {
 	}
 }
 
-// runcMounts give runc a tmpfs for its state and, when the guest has no
-// cgroup mounted (u-root mounts the v1 hierarchies of the controllers a
-// kernel has; a small kernel may have none), a v1 hierarchy of no
-// controller, name=systemd, which runc joins. Not cgroup2: Debian's runc
-// then insists on a device filter in eBPF, which such kernels lack.
-func (l layout) runcMounts(haveCgroups bool) []mount {
-	ms := []mount{{Source: "tmpfs", Target: l.Runc, FSType: "tmpfs", Data: "mode=0700"}}
-	if !haveCgroups {
-		const safe = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
-		ms = append(ms,
-			mount{Source: "tmpfs", Target: l.Cgroup, FSType: "tmpfs", Flags: safe, Data: "mode=0755"},
-			mount{Source: "cgroup", Target: filepath.Join(l.Cgroup, "systemd"), FSType: "cgroup", Flags: safe, Data: "none,name=systemd"})
-	}
-	return ms
+// runcMounts give runc a tmpfs for its state.
+func (l layout) runcMounts() []mount {
+	return []mount{{Source: "tmpfs", Target: l.Runc, FSType: "tmpfs", Data: "mode=0700"}}
 }
 
-// cgroupsMounted reports whether a mountinfo file (/proc/self/mountinfo)
-// lists a cgroup or cgroup2 file system.
-func cgroupsMounted(mountinfo string) bool {
-	b, _ := os.ReadFile(mountinfo)
+// hasController reports whether a file laid out like /proc/cgroups lists
+// the cgroup controller name as enabled.
+func hasController(cgroups, name string) bool {
+	b, _ := os.ReadFile(cgroups)
 	for _, line := range strings.Split(string(b), "\n") {
-		// The file system type follows the " - " separator.
-		if _, after, ok := strings.Cut(line, " - "); ok {
-			if f := strings.Fields(after); len(f) > 0 && (f[0] == "cgroup" || f[0] == "cgroup2") {
-				return true
-			}
+		// subsys_name hierarchy num_cgroups enabled
+		if f := strings.Fields(line); len(f) == 4 && f[0] == name && f[3] == "1" {
+			return true
 		}
 	}
 	return false

@@ -67,8 +67,7 @@ func TestLayout_MountPlansMatchGolden(t *testing.T) {
 	section("image, once per scenario", l.imageMounts(protocol.Drive{Image: "debian-minimal", Device: "/dev/vda", FSType: "erofs"}))
 	section("every phase", l.overlayMounts("debian-minimal"))
 	section("process mode", l.processMounts())
-	section("container mode, cgroups already mounted", l.runcMounts(true))
-	section("container mode, no cgroups yet", l.runcMounts(false))
+	section("container mode", l.runcMounts())
 	testutil.Golden(t, "testdata/mounts.golden", []byte(b.String()))
 }
 
@@ -138,20 +137,13 @@ func TestFilesystems_ReadsProcFilesystems(t *testing.T) {
 	assert.Nil(t, filesystems(filepath.Join(t.TempDir(), "none")))
 }
 
-func TestCgroupsMounted_ReadsMountinfo(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, text string) string {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.WriteFile(p, []byte(text), 0o644))
-		return p
-	}
-	v1 := write("v1", "25 21 0:22 / /sys/fs/cgroup rw,relatime - tmpfs cgroup rw,mode=755\n26 25 0:23 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n")
-	v2 := write("v2", "30 21 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n")
-	none := write("none", "25 21 0:22 / /sys/fs/cgroup rw,relatime - tmpfs cgroup rw,mode=755\n")
-	assert.True(t, cgroupsMounted(v1))
-	assert.True(t, cgroupsMounted(v2))
-	assert.False(t, cgroupsMounted(none), "u-root's tmpfs with no controller mounted in it")
-	assert.False(t, cgroupsMounted(filepath.Join(dir, "missing")))
+func TestHasController_ReadsProcCgroups(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "cgroups")
+	require.NoError(t, os.WriteFile(p, []byte("#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpuset\t2\t1\t1\ndevices\t5\t3\t1\nmemory\t0\t1\t0\n"), 0o644))
+	assert.True(t, hasController(p, "devices"))
+	assert.False(t, hasController(p, "memory"), "listed but disabled")
+	assert.False(t, hasController(p, "pids"))
+	assert.False(t, hasController(filepath.Join(t.TempDir(), "none"), "devices"))
 }
 
 func TestWaitForDevice(t *testing.T) {

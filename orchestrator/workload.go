@@ -108,11 +108,29 @@ func (o *orchestrator) attachImage(ctx context.Context, td *teardown) error {
 	if _, err := os.Stat(o.img.runc); err != nil {
 		return fmt.Errorf("container mode needs runc, and this guest image has none (%w): install runc on the host (apt-get install runc) and run again; the image is rebuilt with it", err)
 	}
-	have := cgroupsMounted(filepath.Join(o.img.layout.Proc, "self", "mountinfo"))
-	if err := mountAll(o.img.mnt, o.img.layout.runcMounts(have), td); err != nil {
-		return fmt.Errorf("container state and cgroups: %w", err)
+	if err := mountAll(o.img.mnt, o.img.layout.runcMounts(), td); err != nil {
+		return fmt.Errorf("container state: %w", err)
 	}
 	return nil
+}
+
+// unmetByKernel says why this kernel cannot run the plan's workload, or ""
+// when it can: Debian's runc (1.1) refuses to start a container without the
+// devices cgroup (its v1 controller; under cgroup2 it wants a BPF device
+// filter instead), so container mode on a kernel without it is a skip with
+// the reason, not a failure.
+func (o *orchestrator) unmetByKernel(release string) string {
+	if o.plan.Mode != protocol.ModeContainer {
+		return ""
+	}
+	proc := o.img.layout.Proc
+	if proc == "" {
+		proc = guestLayout.Proc
+	}
+	if hasController(filepath.Join(proc, "cgroups"), "devices") {
+		return ""
+	}
+	return fmt.Sprintf("kernel %s lacks the devices cgroup (CONFIG_CGROUP_DEVICE), without which runc starts no container; kernel/config/virt.config asks for it", release)
 }
 
 // mountImage mounts the image called name from the drive the plan says

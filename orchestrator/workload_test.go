@@ -2,7 +2,6 @@ package orchestrator
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -43,29 +42,31 @@ func TestAttachImage_ProcessModeMountsTheImageReadOnly(t *testing.T) {
 	assert.Equal(t, []string{"umount " + l.image("debian-minimal")}, f.ops)
 }
 
-func TestAttachImage_ContainerModeGivesRuncStateAndCgroups(t *testing.T) {
+func TestAttachImage_ContainerModeGivesRuncItsState(t *testing.T) {
 	o, f, _ := imageOrchestrator(t, protocol.ModeContainer)
-	l := &o.img.layout
-	l.Proc = t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(l.Proc, "self"), 0o755))
-	require.NoError(t, writeFile(filepath.Join(l.Proc, "self", "mountinfo"), "25 21 0:22 / /sys/fs/cgroup rw - tmpfs cgroup rw\n"))
 	var td teardown
 	require.NoError(t, o.attachImage(context.Background(), &td))
+	l := o.img.layout
 	assert.Equal(t, []string{
 		"mount -t erofs -o ro " + o.plan.Drives[0].Device + " " + l.image("debian-minimal"),
 		"mount -t tmpfs -o mode=0700 tmpfs " + l.Runc,
-		"mount -t tmpfs -o nosuid,nodev,noexec,mode=0755 tmpfs " + l.Cgroup,
-		"mount -t cgroup -o nosuid,nodev,noexec,none,name=systemd cgroup " + filepath.Join(l.Cgroup, "systemd"),
-	}, f.ops, "a guest with no cgroup mounted gets a hierarchy runc can join")
+	}, f.ops)
 	f.ops = nil
 	require.NoError(t, td.run())
-	assert.Equal(t, []string{"umount " + filepath.Join(l.Cgroup, "systemd"), "umount " + l.Cgroup, "umount " + l.Runc, "umount " + l.image("debian-minimal")}, f.ops)
+	assert.Equal(t, []string{"umount " + l.Runc, "umount " + l.image("debian-minimal")}, f.ops)
+}
 
-	require.NoError(t, writeFile(filepath.Join(l.Proc, "self", "mountinfo"), "26 25 0:23 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n"))
-	f.ops = nil
-	require.NoError(t, o.attachImage(context.Background(), &td))
-	assert.Len(t, f.ops, 2, "cgroups already mounted are used as they are")
-	require.NoError(t, td.run())
+func TestUnmetByKernel_ContainerModeNeedsTheDevicesCgroup(t *testing.T) {
+	o, _, _ := imageOrchestrator(t, protocol.ModeContainer)
+	o.img.layout.Proc = t.TempDir()
+	cgroups := filepath.Join(o.img.layout.Proc, "cgroups")
+	require.NoError(t, writeFile(cgroups, "#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpuset\t0\t1\t1\n"))
+	assert.Equal(t, "kernel 6.12.0-tsem lacks the devices cgroup (CONFIG_CGROUP_DEVICE), without which runc starts no container; kernel/config/virt.config asks for it", o.unmetByKernel("6.12.0-tsem"))
+	require.NoError(t, writeFile(cgroups, "devices\t4\t1\t1\n"))
+	assert.Empty(t, o.unmetByKernel("6.1.0"))
+	o.plan.Mode = protocol.ModeProcess
+	require.NoError(t, writeFile(cgroups, ""))
+	assert.Empty(t, o.unmetByKernel("6.12.0-tsem"), "process mode needs no cgroup")
 }
 
 func TestAttachImage_FailuresSayWhatIsMissing(t *testing.T) {
