@@ -55,10 +55,7 @@ func (o *orchestrator) bundle(ph protocol.Phase, image string, td *teardown) (*c
 	td.push("remove container "+c.ID, c.remove)
 	opts := oci.Options{
 		Root: l.Root, Args: ph.Shell, Env: shellEnv(ph.Env), Cwd: ph.Dir,
-		Hostname: image, CgroupsPath: c.CgroupsPath,
-	}
-	if fss, err := os.ReadFile(filepath.Join(l.Proc, "filesystems")); err == nil {
-		opts.Filesystems = oci.Filesystems(string(fss))
+		Hostname: image, CgroupsPath: c.CgroupsPath, Filesystems: filesystems(filepath.Join(l.Proc, "filesystems")),
 	}
 	if ph.Caps != nil {
 		opts.Drop, opts.Add = ph.Caps.Drop, ph.Caps.Add

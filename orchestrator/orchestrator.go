@@ -149,6 +149,9 @@ func (o *orchestrator) main(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if reason == "" {
+		reason = o.unmetByKernel(hello.KernelRelease)
+	}
 	if reason != "" {
 		if err := o.out.send(protocol.Message{Kind: protocol.KindSkip, Skip: &protocol.Skip{Reason: reason}}); err != nil {
 			return err

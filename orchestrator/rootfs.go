@@ -123,15 +123,22 @@ func (l layout) processMounts() []mount {
 	}
 }
 
-// runcMounts give runc a tmpfs for its state and, when the guest has no
-// cgroups mounted yet (u-root mounts the v1 hierarchies on most kernels),
-// the cgroup2 hierarchy.
-func (l layout) runcMounts(haveCgroups bool) []mount {
-	ms := []mount{{Source: "tmpfs", Target: l.Runc, FSType: "tmpfs", Data: "mode=0700"}}
-	if !haveCgroups {
-		ms = append(ms, mount{Source: "cgroup2", Target: l.Cgroup, FSType: "cgroup2", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC})
+// runcMounts give runc a tmpfs for its state.
+func (l layout) runcMounts() []mount {
+	return []mount{{Source: "tmpfs", Target: l.Runc, FSType: "tmpfs", Data: "mode=0700"}}
+}
+
+// hasController reports whether a file laid out like /proc/cgroups lists
+// the cgroup controller name as enabled.
+func hasController(cgroups, name string) bool {
+	b, _ := os.ReadFile(cgroups)
+	for _, line := range strings.Split(string(b), "\n") {
+		// subsys_name hierarchy num_cgroups enabled
+		if f := strings.Fields(line); len(f) == 4 && f[0] == name && f[3] == "1" {
+			return true
+		}
 	}
-	return ms
+	return false
 }
 
 // mounter does the mounts; tests record them instead.
@@ -281,4 +288,20 @@ func loopbackUp() error {
 		return fmt.Errorf("loopback: bring lo up: %w", err)
 	}
 	return nil
+}
+
+// filesystems lists the file system types the kernel has, from a file
+// laid out like /proc/filesystems ("nodev\ttmpfs"); nil when unreadable.
+func filesystems(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			out = append(out, f[len(f)-1])
+		}
+	}
+	return out
 }

@@ -67,8 +67,7 @@ func TestLayout_MountPlansMatchGolden(t *testing.T) {
 	section("image, once per scenario", l.imageMounts(protocol.Drive{Image: "debian-minimal", Device: "/dev/vda", FSType: "erofs"}))
 	section("every phase", l.overlayMounts("debian-minimal"))
 	section("process mode", l.processMounts())
-	section("container mode, cgroups already mounted", l.runcMounts(true))
-	section("container mode, no cgroups yet", l.runcMounts(false))
+	section("container mode", l.runcMounts())
 	testutil.Golden(t, "testdata/mounts.golden", []byte(b.String()))
 }
 
@@ -131,6 +130,22 @@ func TestRootedPIDs_FindsWhatRunsInTheRoot(t *testing.T) {
 	assert.NoError(t, killRooted(proc, "/nothing/runs/here"))
 }
 
+func TestFilesystems_ReadsProcFilesystems(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "filesystems")
+	require.NoError(t, os.WriteFile(p, []byte("nodev\tsysfs\nnodev\ttmpfs\n\terofs\nnodev\toverlay\n"), 0o644))
+	assert.Equal(t, []string{"sysfs", "tmpfs", "erofs", "overlay"}, filesystems(p))
+	assert.Nil(t, filesystems(filepath.Join(t.TempDir(), "none")))
+}
+
+func TestHasController_ReadsProcCgroups(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "cgroups")
+	require.NoError(t, os.WriteFile(p, []byte("#subsys_name\thierarchy\tnum_cgroups\tenabled\ncpuset\t2\t1\t1\ndevices\t5\t3\t1\nmemory\t0\t1\t0\n"), 0o644))
+	assert.True(t, hasController(p, "devices"))
+	assert.False(t, hasController(p, "memory"), "listed but disabled")
+	assert.False(t, hasController(p, "pids"))
+	assert.False(t, hasController(filepath.Join(t.TempDir(), "none"), "devices"))
+}
+
 func TestWaitForDevice(t *testing.T) {
 	dev := filepath.Join(t.TempDir(), "vda")
 	go func() {
@@ -149,12 +164,4 @@ func testLayout(t *testing.T) layout {
 		Images: filepath.Join(d, "images"), Phase: filepath.Join(d, "phase"), Root: filepath.Join(d, "root"),
 		Runc: filepath.Join(d, "runc"), Cgroup: filepath.Join(d, "cgroup"), Proc: "/proc",
 	}
-}
-
-func TestCgroupMounted_OnlyAMountedCgroupFileSystemCounts(t *testing.T) {
-	tinyconfig := "22 1 0:19 / /sys rw - sysfs sysfs rw\n25 22 0:21 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n"
-	assert.False(t, cgroupMounted(tinyconfig, "/sys/fs/cgroup"), "u-root's tmpfs with empty v1 directories is no cgroup")
-	assert.True(t, cgroupMounted(tinyconfig+"30 25 0:26 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n", "/sys/fs/cgroup"))
-	assert.True(t, cgroupMounted("31 22 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n", "/sys/fs/cgroup"))
-	assert.False(t, cgroupMounted("31 22 0:27 / /elsewhere rw - cgroup2 cgroup2 rw\n", "/sys/fs/cgroup"))
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/tsemlab/tsemlab/protocol"
@@ -109,15 +108,29 @@ func (o *orchestrator) attachImage(ctx context.Context, td *teardown) error {
 	if _, err := os.Stat(o.img.runc); err != nil {
 		return fmt.Errorf("container mode needs runc, and this guest image has none (%w): install runc on the host (apt-get install runc) and run again; the image is rebuilt with it", err)
 	}
-	// u-root's init makes the v1 directories even where the kernel has
-	// none of their controllers (a tinyconfig kernel): only a mounted
-	// cgroup file system counts.
-	l := o.img.layout
-	mountinfo, _ := os.ReadFile(filepath.Join(l.Proc, "self/mountinfo"))
-	if err := mountAll(o.img.mnt, l.runcMounts(cgroupMounted(string(mountinfo), l.Cgroup)), td); err != nil {
-		return fmt.Errorf("container state and cgroups: %w", err)
+	if err := mountAll(o.img.mnt, o.img.layout.runcMounts(), td); err != nil {
+		return fmt.Errorf("container state: %w", err)
 	}
 	return nil
+}
+
+// unmetByKernel says why this kernel cannot run the plan's workload, or ""
+// when it can: Debian's runc (1.1) refuses to start a container without the
+// devices cgroup (its v1 controller; under cgroup2 it wants a BPF device
+// filter instead), so container mode on a kernel without it is a skip with
+// the reason, not a failure.
+func (o *orchestrator) unmetByKernel(release string) string {
+	if o.plan.Mode != protocol.ModeContainer {
+		return ""
+	}
+	proc := o.img.layout.Proc
+	if proc == "" {
+		proc = guestLayout.Proc
+	}
+	if hasController(filepath.Join(proc, "cgroups"), "devices") {
+		return ""
+	}
+	return fmt.Sprintf("kernel %s lacks the devices cgroup (CONFIG_CGROUP_DEVICE), without which runc starts no container; kernel/config/virt.config asks for it", release)
 }
 
 // mountImage mounts the image called name from the drive the plan says
@@ -183,21 +196,4 @@ func (o *orchestrator) cleanup(phase string, td *teardown) {
 	if err := td.run(); err != nil {
 		_ = o.out.send(protocol.Message{Kind: protocol.KindError, Error: fmt.Sprintf("cleanup after phase %s: %v", phase, err)})
 	}
-}
-
-// cgroupMounted reports whether mountinfo (/proc/self/mountinfo) lists a
-// cgroup or cgroup2 file system at or below dir.
-func cgroupMounted(mountinfo, dir string) bool {
-	for _, line := range strings.Split(mountinfo, "\n") {
-		before, after, ok := strings.Cut(line, " - ")
-		fields := strings.Fields(before)
-		fs, _, _ := strings.Cut(after, " ")
-		if !ok || len(fields) < 5 || (fs != "cgroup" && fs != "cgroup2") {
-			continue
-		}
-		if at := fields[4]; at == dir || strings.HasPrefix(at, dir+"/") {
-			return true
-		}
-	}
-	return false
 }

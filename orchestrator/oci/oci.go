@@ -49,9 +49,9 @@ type Options struct {
 	// Drop and Add change DefaultCaps, Drop first: names as in
 	// capabilities(7) ("CAP_CHOWN" or "chown"), or "ALL".
 	Drop, Add []string
-	// Filesystems are the file system types the guest kernel has (as in
-	// /proc/filesystems); runc's default mounts of a type it lacks (mqueue
-	// on a tinyconfig kernel) are left out. nil keeps them all.
+	// Filesystems are the file system types the kernel has (as in
+	// /proc/filesystems): a default mount of another type is left out (a
+	// small kernel may lack mqueue, say). nil keeps every mount.
 	Filesystems []string
 }
 
@@ -153,9 +153,9 @@ func capValues(name string) ([]cap.Value, error) {
 }
 
 // mounts are runc's defaults (`runc spec`): proc, a tmpfs /dev with pts,
-// shm and mqueue, and read-only sysfs and cgroups; with have, only those of
-// a type in it.
-func mounts(have []string) []specs.Mount {
+// shm and mqueue, and read-only sysfs and cgroups; those of a type the
+// kernel lacks are left out.
+func mounts(filesystems []string) []specs.Mount {
 	all := []specs.Mount{
 		{Destination: "/proc", Type: "proc", Source: "proc"},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
@@ -165,28 +165,10 @@ func mounts(have []string) []specs.Mount {
 		{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
 		{Destination: "/sys/fs/cgroup", Type: "cgroup", Source: "cgroup", Options: []string{"nosuid", "noexec", "nodev", "relatime", "ro"}},
 	}
-	if have == nil {
+	if filesystems == nil {
 		return all
 	}
-	// runc mounts "cgroup" as the hierarchy the guest has (v1 or v2).
-	kept := all[:0]
-	for _, m := range all {
-		if m.Type == "cgroup" || slices.Contains(have, m.Type) {
-			kept = append(kept, m)
-		}
-	}
-	return kept
-}
-
-// Filesystems parses /proc/filesystems into the type names it lists.
-func Filesystems(procFilesystems string) []string {
-	var out []string
-	for _, line := range strings.Split(procFilesystems, "\n") {
-		if f := strings.Fields(line); len(f) > 0 {
-			out = append(out, f[len(f)-1])
-		}
-	}
-	return out
+	return slices.DeleteFunc(all, func(m specs.Mount) bool { return !slices.Contains(filesystems, m.Type) })
 }
 
 // linux holds the namespaces (not the network: see the package comment),
