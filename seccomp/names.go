@@ -3,9 +3,9 @@ package seccomp
 import (
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/elastic/go-seccomp-bpf/arch"
+	"github.com/tsemlab/tsemlab/internal/suggest"
 )
 
 // Architectures a profile may name (libseccomp's SCMP_ARCH_* names, as
@@ -109,53 +109,4 @@ func allNames() []string {
 
 // nearest returns the candidate closest to s when it is close enough to be
 // an obvious typo, or "".
-func nearest(s string, candidates []string) string {
-	best, bestD := "", -1
-	ls := strings.ToLower(s)
-	for _, c := range candidates {
-		d := distance(ls, strings.ToLower(c))
-		if bestD < 0 || d < bestD {
-			best, bestD = c, d
-		}
-	}
-	limit := 2
-	if len(s) <= 4 {
-		limit = 1
-	}
-	if bestD >= 0 && bestD <= limit && bestD < len(s) {
-		return best
-	}
-	return ""
-}
-
-// distance is the optimal string alignment distance of a and b (an
-// adjacent swap counts as one edit).
-func distance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		if a == b {
-			return 0
-		}
-		return 1 << 20
-	}
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
-}
+func nearest(s string, candidates []string) string { return suggest.Nearest(s, candidates) }
