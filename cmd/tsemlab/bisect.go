@@ -124,8 +124,12 @@ func bisectOptions(g *globals, f *bisectFlags) (bisect.Options, error) {
 	if err != nil {
 		return bisect.Options{}, err
 	}
+	b, err := f.build.builder(g)
+	if err != nil {
+		return bisect.Options{}, err
+	}
 	return bisect.Options{
-		Tree: top, Scenario: bisect.ScenarioPath(f.scenario, src), Config: spec, Builder: f.build.builder(g), Tries: f.tries,
-		KernelOut: f.kernelOut, StepLog: f.stepLog, CacheDir: lab.CacheDir(), SourceDir: src, Accel: f.accel, Timeout: f.timeout, Log: g.log,
+		Tree: top, Scenario: bisect.ScenarioPath(f.scenario, src), Config: spec, Builder: b, Tries: f.tries,
+		KernelOut: f.kernelOut, StepLog: f.stepLog, CacheDir: b.CacheDir, SourceDir: src, Accel: f.accel, Timeout: f.timeout, Log: g.log,
 	}, nil
 }

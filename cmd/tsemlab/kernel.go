@@ -45,12 +45,16 @@ func (f *buildFlags) spec(source, patches string) (kbuild.Spec, error) {
 
 // builder is the kernel builder for these flags, with progress on a
 // terminal only.
-func (f *buildFlags) builder(g *globals) *kbuild.Builder {
-	b := &kbuild.Builder{CacheDir: lab.CacheDir(), Jobs: f.jobs, NoCCache: f.noCCache, Log: g.log}
+func (f *buildFlags) builder(g *globals) (*kbuild.Builder, error) {
+	cache, err := lab.CacheDir(g.log)
+	if err != nil {
+		return nil, err
+	}
+	b := &kbuild.Builder{CacheDir: cache, Jobs: f.jobs, NoCCache: f.noCCache, Log: g.log}
 	if isTerminal(os.Stderr) && os.Getenv("CI") != "true" {
 		b.Progress = os.Stderr
 	}
-	return b
+	return b, nil
 }
 
 func kernelCmd(g *globals) *cobra.Command {
@@ -92,7 +96,11 @@ kept and named).`,
 				return &exitError{code: exitInfra, err: err}
 			}
 			start := time.Now()
-			k, err := f.builder(g).Build(cmd.Context(), spec)
+			b, err := f.builder(g)
+			if err != nil {
+				return &exitError{code: exitInfra, err: err}
+			}
+			k, err := b.Build(cmd.Context(), spec)
 			if err != nil {
 				return buildExit(err)
 			}

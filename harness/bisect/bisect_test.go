@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -251,3 +253,5 @@ func TestScenarioPath_FallsBackToTheCheckout(t *testing.T) {
 	assert.Equal(t, "scenarios/nope.yaml", ScenarioPath("scenarios/nope.yaml", src))
 	assert.Equal(t, "/abs/x.yaml", ScenarioPath("/abs/x.yaml", src))
 }
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -29,7 +29,7 @@ var ErrEndpoints = errors.New("bisect endpoints")
 // the cache, so its build directory and ccache entries serve the next
 // check too.
 func CheckEndpoints(ctx context.Context, o Options, good, bad string) ([]Summary, error) {
-	sc, err := scenario.Load(o.Scenario)
+	sc, err := scenario.Load(ctx, o.Scenario)
 	if err != nil {
 		s := Summary{}
 		s.Verdict, s.Reason = Decide(fmt.Errorf("%w: %w", ErrInput, err), nil, 0)

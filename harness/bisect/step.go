@@ -74,7 +74,7 @@ func test(ctx context.Context, o Options, tree string) Summary {
 		return s
 	}
 	s.Revision = rev
-	sc, err := scenario.Load(o.Scenario)
+	sc, err := scenario.Load(ctx, o.Scenario)
 	if err != nil {
 		s.Verdict, s.Reason = Decide(fmt.Errorf("%w: %w", ErrInput, err), nil, 0)
 		return s

@@ -23,7 +23,9 @@ import (
 // cache (about a minute) and kept.
 func TestBuild_TSEMFragmentOnAStockTreeFailsBeforeCompiling(t *testing.T) {
 	tarball := testutil.RequireKernelBuild(t)
-	b := &Builder{CacheDir: lab.CacheDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cache, err := lab.CacheDir(nil)
+	require.NoError(t, err)
+	b := &Builder{CacheDir: cache, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	start := time.Now()

@@ -1,29 +1,16 @@
 package qemu
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tsemlab/tsemlab/internal/testutil"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
 // golden compares got with testdata/name, rewriting it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test -update to create %s", path)
-	assert.Equal(t, string(want), got)
-}
 
 func TestCmdline_PinsEveryFlag(t *testing.T) {
 	base := []Option{
@@ -38,6 +25,7 @@ func TestCmdline_PinsEveryFlag(t *testing.T) {
 	}{
 		{name: "tcg", opts: []Option{WithAccel(TCG)}},
 		{name: "kvm", opts: []Option{WithAccel(KVM), WithMemory(2048), WithBinary("/opt/qemu/bin/qemu-system-x86_64")}},
+		{name: "tcg-drives", opts: []Option{WithAccel(TCG), WithReadOnlyDrive("/cache/images/httpd-eb2bf6c4bba86aba.erofs"), WithReadOnlyDrive("/odd,name.erofs")}},
 		{name: "tcg-no-pvpanic-no-initrd", opts: []Option{WithKernel("/k/bzImage", ""), WithAppend("tsem_mode=1")}, mutate: func(c *Config) {
 			c.NoPVPanic = true
 			c.CPUs = 2
@@ -50,8 +38,14 @@ func TestCmdline_PinsEveryFlag(t *testing.T) {
 			if tt.mutate != nil {
 				tt.mutate(c)
 			}
-			golden(t, "cmdline-"+tt.name+".golden", strings.Join(c.Cmdline(), "\n")+"\n")
+			testutil.Golden(t, filepath.Join("testdata", "cmdline-"+tt.name+".golden"), []byte(strings.Join(c.Cmdline(), "\n")+"\n"))
 		})
+	}
+}
+
+func TestGuestDisk_NamesVirtioDisksInOrder(t *testing.T) {
+	for i, want := range map[int]string{0: "/dev/vda", 1: "/dev/vdb", 25: "/dev/vdz", 26: "/dev/vdaa", 27: "/dev/vdab", 701: "/dev/vdzz", 702: "/dev/vdaaa"} {
+		assert.Equal(t, want, GuestDisk(i), "drive %d", i)
 	}
 }
 
@@ -78,6 +72,7 @@ func TestNew_RejectsConfigsThatCannotWork(t *testing.T) {
 	}{
 		{"unknown accelerator", append([]Option{WithAccel("xen")}, ok...), `qemu: unknown accelerator "xen" (want kvm or tcg)`},
 		{"too little memory", append([]Option{WithMemory(64)}, ok...), "qemu: 64 MiB of memory is too little for a guest (at least 128)"},
+		{"drive without a path", append([]Option{WithReadOnlyDrive("")}, ok...), "qemu: a drive needs an image path"},
 		{"no kernel", []Option{WithSockets("/r", "/q")}, "qemu: no kernel"},
 		{"no sockets", []Option{WithKernel("/k", "/i")}, "qemu: results and QMP sockets must be set"},
 		{"no QMP socket", []Option{WithKernel("/k", "/i"), WithSockets("/r", "")}, "qemu: results and QMP sockets must be set"},

@@ -36,7 +36,7 @@ func BenchmarkBootToFirstStep(b *testing.B) {
 	l := prepareB(b)
 	f := filepath.Join(b.TempDir(), "one-step.yaml")
 	require.NoError(b, os.WriteFile(f, []byte(oneStep), 0o644))
-	all, err := scenario.LoadAll([]string{f})
+	all, err := scenario.LoadAll(context.Background(), []string{f})
 	require.NoError(b, err)
 	var first, uptime float64
 	b.ResetTimer()
@@ -84,7 +84,7 @@ func BenchmarkBareBoot(b *testing.B) {
 // BenchmarkSuite: every shipped scenario on the lab's kernel.
 func BenchmarkSuite(b *testing.B) {
 	l := prepareB(b)
-	all, err := scenario.LoadAll([]string{"../../scenarios"})
+	all, err := scenario.LoadAll(context.Background(), []string{"../../scenarios"})
 	require.NoError(b, err)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -103,7 +103,7 @@ func BenchmarkPrepareCacheHit(b *testing.B) {
 	require.NoError(b, err)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		_, err := lab.Prepare(context.Background(), lab.Options{Accel: "auto", CacheDir: lab.CacheDir(), SourceDir: src, Log: discard()})
+		_, err := lab.Prepare(context.Background(), lab.Options{Accel: "auto", CacheDir: cacheDir(b), SourceDir: src, Log: discard()})
 		require.NoError(b, err)
 	}
 }
@@ -112,7 +112,7 @@ func prepareB(b *testing.B) *lab.Lab {
 	b.Helper()
 	src, err := image.FindSource(".")
 	require.NoError(b, err)
-	l, err := lab.Prepare(context.Background(), lab.Options{KernelPath: os.Getenv("TSEMLAB_BENCH_KERNEL"), Accel: "auto", CacheDir: lab.CacheDir(), SourceDir: src, Log: discard()})
+	l, err := lab.Prepare(context.Background(), lab.Options{KernelPath: os.Getenv("TSEMLAB_BENCH_KERNEL"), Accel: "auto", CacheDir: cacheDir(b), SourceDir: src, Log: discard()})
 	require.NoError(b, err)
 	return l
 }

@@ -27,7 +27,9 @@ import (
 	"github.com/tsemlab/tsemlab/harness/kernel"
 	"github.com/tsemlab/tsemlab/harness/qemu"
 	"github.com/tsemlab/tsemlab/harness/result"
+	"github.com/tsemlab/tsemlab/harness/rootfs"
 	"github.com/tsemlab/tsemlab/harness/scenario"
+	"github.com/tsemlab/tsemlab/harness/tempdir"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -60,6 +62,9 @@ type Config struct {
 	Facts    facts.Cache
 	Log      *slog.Logger
 	Observer Observer
+	// RootFS are the workload images the scenarios name, by name, built
+	// before the run (lab.RootFS).
+	RootFS map[string]*rootfs.Image
 }
 
 // TimeoutScale is how much slower than KVM a guest is assumed to run.
@@ -155,11 +160,8 @@ const (
 )
 
 // artifactName is what an artifact file may be called: no path, no hidden
-// file, nothing a harness record is called (see reservedNames).
+// file, nothing a harness record is called (scenario.HarnessFiles).
 var artifactName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-
-// reservedNames are the harness's own records in a scenario's directory.
-var reservedNames = []string{"console.log", "plan.json", "result.json", "results.json", "junit.xml", "results.ktap"}
 
 // scenarioRun is the state of one scenario while its VM runs.
 type scenarioRun struct {
@@ -318,7 +320,7 @@ func (r *scenarioRun) prepare(ctx context.Context, undo *teardown) (*boot.Guest,
 		return nil, fmt.Errorf("results directory: %w", err)
 	}
 	// Not named after the scenario: socket paths inside must stay short.
-	tmp, err := os.MkdirTemp("", "tsemlab-run-")
+	tmp, err := tempdir.New("run")
 	if err != nil {
 		return nil, fmt.Errorf("temporary directory: %w", err)
 	}
@@ -328,6 +330,10 @@ func (r *scenarioRun) prepare(ctx context.Context, undo *teardown) (*boot.Guest,
 		return nil, err
 	}
 	plan := r.s.Plan(opts)
+	drives, err := r.drives(&plan)
+	if err != nil {
+		return nil, err
+	}
 	if err := writeJSON(filepath.Join(r.dir, "plan.json"), plan); err != nil {
 		return nil, err
 	}
@@ -340,7 +346,7 @@ func (r *scenarioRun) prepare(ctx context.Context, undo *teardown) (*boot.Guest,
 	undo.push(cancel)
 	g, err := boot.Start(vctx, boot.Spec{
 		QEMU: r.c.QEMU, Kernel: r.c.Kernel.Path, Image: r.c.Image, Plan: plan, Accel: r.c.Accel.Accel,
-		Append: kernelArgs(r.c, r.s), MemoryMiB: r.c.MemoryMiB, Dir: tmp, ConsoleLog: logf, Log: r.c.Log,
+		Append: kernelArgs(r.c, r.s), MemoryMiB: r.c.MemoryMiB, Dir: tmp, ConsoleLog: logf, Log: r.c.Log, Drives: drives,
 	})
 	if err != nil {
 		return nil, err
@@ -561,8 +567,8 @@ func (r *scenarioRun) specStep(phase string, index int) *scenario.Step {
 // symlink, and never overwrites anything; count and size are bounded.
 func (r *scenarioRun) artifact(a *protocol.Artifact) error {
 	switch {
-	case !artifactName.MatchString(a.Name) || slices.Contains(reservedNames, a.Name):
-		return fmt.Errorf("guest sent an artifact with a bad name %q (want %s, not one of %s)", a.Name, artifactName, strings.Join(reservedNames, ", "))
+	case !artifactName.MatchString(a.Name) || slices.Contains(scenario.HarnessFiles, a.Name):
+		return fmt.Errorf("guest sent an artifact with a bad name %q (want %s, not one of %s)", a.Name, artifactName, strings.Join(scenario.HarnessFiles, ", "))
 	case len(r.res.Artifacts) >= maxArtifacts:
 		return fmt.Errorf("guest sent more than %d artifacts; %s and later ones were dropped", maxArtifacts, a.Name)
 	case r.artifactBytes+len(a.Content) > maxArtifactBytes:
