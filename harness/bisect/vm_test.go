@@ -3,8 +3,6 @@ package bisect
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +28,14 @@ import (
 // runs reuse the build directory, ccache and the built kernels kept in
 // tsemlab's cache (lab.CacheDir).
 
+// cacheDir is tsemlab's cache, where the fixture tree, its build directory
+// and the kernels stay between runs.
+func cacheDir(t *testing.T) string {
+	d, err := lab.CacheDir(nil)
+	require.NoError(t, err)
+	return d
+}
+
 // testContext ends a minute before the test binary's deadline (go test
 // -timeout), so that a build that cannot finish in time is stopped and
 // reported by the test, its build directory kept for the next run.
@@ -40,7 +46,6 @@ func testContext(t *testing.T) (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
 }
 
-func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // Fixture tree: the tarball in git, with fixed authors and dates so the
 // commit IDs (and so the cached kernels) are the same on every run.
@@ -61,7 +66,7 @@ func fixtureTree(t *testing.T, tarball string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	dir := filepath.Join(lab.CacheDir(), "kernels", "testtree-linux-6.12")
+	dir := filepath.Join(cacheDir(t), "kernels", "testtree-linux-6.12")
 	unlock, err := filelock.Lock(ctx, dir+".lock")
 	require.NoError(t, err)
 	defer unlock()
@@ -165,7 +170,7 @@ func TestBuild_TinyconfigVirtBootsAndPassesCapsChown(t *testing.T) {
 
 	ctx, cancel := testContext(t)
 	defer cancel()
-	b := &kbuild.Builder{CacheDir: lab.CacheDir(), Log: quiet()}
+	b := &kbuild.Builder{CacheDir: cacheDir(t), Log: quiet()}
 	start := time.Now()
 	k, err := b.Build(ctx, virtSpec(t, tree))
 	require.NoError(t, err)
@@ -179,11 +184,11 @@ func TestBuild_TinyconfigVirtBootsAndPassesCapsChown(t *testing.T) {
 
 	src, err := image.FindSource(".")
 	require.NoError(t, err)
-	l, err := lab.Prepare(ctx, lab.Options{KernelPath: k.Path, Accel: "auto", CacheDir: lab.CacheDir(), SourceDir: src, Log: quiet()})
+	l, err := lab.Prepare(ctx, lab.Options{KernelPath: k.Path, Accel: "auto", CacheDir: cacheDir(t), SourceDir: src, Log: quiet()})
 	require.NoError(t, err)
 	args := filepath.Join(t.TempDir(), "kernel-args.yaml")
 	require.NoError(t, os.WriteFile(args, []byte("name: kernel-args\nkernel_args: [tsemlab.test=kernel-args]\nphases: [{name: p, steps: [{run: cat /proc/cmdline, expect: {stdout_contains: tsemlab.test=kernel-args}}]}]\n"), 0o644))
-	scs, err := scenario.LoadAll([]string{filepath.Join(src, "scenarios", "caps-chown.yaml"), args})
+	scs, err := scenario.LoadAll(ctx, []string{filepath.Join(src, "scenarios", "caps-chown.yaml"), args})
 	require.NoError(t, err)
 	run := runner.Run(ctx, runner.Config{Kernel: l.Kernel, Image: l.Image, Accel: l.Accel, QEMU: l.QEMU, QEMUVersion: l.QEMUVersion, OutDir: t.TempDir(), Log: quiet()}, scs)
 	require.Len(t, run.Scenarios, 2)
