@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -235,4 +236,37 @@ func gone(pid int) bool {
 	// pid (comm) STATE ...
 	i := strings.LastIndexByte(string(stat), ')')
 	return i > 0 && i+2 < len(stat) && stat[i+2] == 'Z'
+}
+
+// TestBuild_LeavesTheSourceTreeUntouched: a local tree is only read (it may
+// be another user's); merge_config.sh's temporary files and every build
+// output go to the build directory.
+func TestBuild_LeavesTheSourceTreeUntouched(t *testing.T) {
+	b := testBuilder(t)
+	tree := gitTree(t)
+	frag := writeFile(t, filepath.Join(t.TempDir(), "net.config"), "CONFIG_NET=y\n")
+	before := snapshot(t, tree)
+	_, err := b.Build(context.Background(), Spec{Source: tree, Fragments: []string{frag}})
+	require.NoError(t, err)
+	assert.Equal(t, before, snapshot(t, tree))
+}
+
+// snapshot maps every path of a tree but .git to its modification time.
+func snapshot(t *testing.T, dir string) map[string]time.Time {
+	out := map[string]time.Time{}
+	require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		out[p] = info.ModTime()
+		return nil
+	}))
+	return out
 }

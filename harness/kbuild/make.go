@@ -47,7 +47,9 @@ func (m *maker) run(ctx context.Context, phase, name string, args ...string) err
 	m.p.phase(phase)
 	fmt.Fprintf(m.log, "\n[%s] $ %s %s\n", time.Since(m.p.start).Round(time.Second), name, strings.Join(args, " "))
 	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = m.tree
+	// In the build directory, never the tree, which may be someone else's
+	// to only read: merge_config.sh makes its temporary files in ".".
+	cmd.Dir = m.build
 	cmd.Env = append(os.Environ(), m.env...)
 	out := io.MultiWriter(m.log, &lineWriter{fn: m.p.line})
 	cmd.Stdout, cmd.Stderr = out, out
