@@ -47,7 +47,7 @@ func (b *Builder) Build(ctx context.Context, spec Spec) (*Kernel, error) {
 	if err := checkOutOfTree(t.Dir); err != nil {
 		return nil, err
 	}
-	buildDir := filepath.Join(b.kernelsDir(), "build-"+shortHash(t.Dir, in.hash())[:16])
+	buildDir := filepath.Join(b.kernelsDir(), "build-"+shortHash(t.Dir, in.slot())[:16])
 	unlock, err := filelock.Lock(ctx, buildDir+".lock")
 	if err != nil {
 		return nil, err

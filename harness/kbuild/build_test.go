@@ -270,3 +270,21 @@ func snapshot(t *testing.T, dir string) map[string]time.Time {
 	}))
 	return out
 }
+
+func TestBuild_EditedFragmentReusesTheBuildDirectoryAnotherSetDoesNot(t *testing.T) {
+	b := testBuilder(t)
+	tree := gitTree(t)
+	dir := t.TempDir()
+	frag := writeFile(t, filepath.Join(dir, "virt.config"), "CONFIG_NET=y\n")
+	k1, err := b.Build(context.Background(), Spec{Source: tree, Fragments: []string{frag}})
+	require.NoError(t, err)
+	writeFile(t, frag, "CONFIG_NET=y\nCONFIG_INET=y\n")
+	k2, err := b.Build(context.Background(), Spec{Source: tree, Fragments: []string{frag}})
+	require.NoError(t, err)
+	assert.NotEqual(t, k1.Key, k2.Key, "another configuration, another kernel")
+	assert.Equal(t, k1.BuildDir, k2.BuildDir, "an edited fragment rebuilds in the same directory")
+	other := writeFile(t, filepath.Join(dir, "tsem.config"), "CONFIG_SECURITY=y\n")
+	k3, err := b.Build(context.Background(), Spec{Source: tree, Fragments: []string{frag, other}})
+	require.NoError(t, err)
+	assert.NotEqual(t, k1.BuildDir, k3.BuildDir, "another set of fragments has its own directory")
+}

@@ -73,6 +73,18 @@ func (in *configInputs) hash() string {
 	return shortHash(string(b))
 }
 
+// slot names the configuration by its base and fragment names, not their
+// contents: one build directory per tree and slot, so that editing a
+// fragment rebuilds only what the changed options touch, while switching
+// between fragment sets does not make each rebuild the other's objects.
+func (in *configInputs) slot() string {
+	parts := []string{in.Base}
+	for _, f := range in.Fragments {
+		parts = append(parts, f.Name)
+	}
+	return strings.Join(parts, "\x00")
+}
+
 // configure writes the build directory's .config: the base, the fragments
 // merged onto it by the tree's merge_config.sh, then olddefconfig.
 func configure(ctx context.Context, m *maker, in *configInputs) error {

@@ -14,14 +14,14 @@
 // and a hash of the uncommitted diff, or the tarball's and patches'
 // hashes), the configuration inputs and the compiler's version, so a second
 // build of the same thing returns at once. The out-of-tree build directory
-// (make O=) is kept per tree and configuration and reused, with ccache when
+// (make O=) is kept per tree, base and fragment names and reused, with ccache when
 // it is installed, so a one-file change rebuilds in about a minute; this is
 // what makes `git bisect run tsemlab bisect-step` affordable.
 //
 // Layout under <cache>/kernels:
 //
 //	kbuild-<key>/          bzImage, config, kbuild.json (what was built from what), build.log
-//	build-<tree+config>/   make O= directory, reused
+//	build-<tree+names>/    make O= directory per tree, base and fragment names, reused
 //	src-<tarball+patches>/ unpacked tarball with its patches applied
 //	git-<url>/             shallow clone of a git URL
 //	ccache/                ccache's directory
