@@ -1,7 +1,6 @@
 package event
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,9 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tsemlab/tsemlab/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 // samples are real records of a TSEM 6.12 kernel (see
 // /work/shared/tsem-samples) and their record counts.
@@ -23,17 +21,6 @@ var samples = map[string]int{
 	"process-grep.enforce.forensics":        1,
 	"process-grep-remedy.enforce.forensics": 1,
 	"seal-only.forensics":                   2,
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test -update to create it")
-	assert.Equal(t, string(want), got)
 }
 
 func parseFile(t *testing.T, name string) []*Event {
@@ -82,7 +69,7 @@ func TestSummary_AllRealRecords(t *testing.T) {
 				b.WriteString(e.Summary())
 				b.WriteByte('\n')
 			}
-			golden(t, name+".summary.golden", b.String())
+			testutil.Golden(t, filepath.Join("testdata", name+".summary.golden"), []byte(b.String()))
 		})
 	}
 }

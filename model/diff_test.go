@@ -1,9 +1,11 @@
 package model
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/tsemlab/tsemlab/internal/testutil"
 )
 
 func TestDiff_StatesPseudonymsAndScalars(t *testing.T) {
@@ -17,7 +19,7 @@ func TestDiff_StatesPseudonymsAndScalars(t *testing.T) {
 	assert.Equal(t, []string{bashHistoryPseudonym}, d.PseudonymsOnlyA)
 	assert.Empty(t, d.PseudonymsOnlyB)
 	assert.False(t, d.Empty())
-	golden(t, "diff.golden", d.String())
+	testutil.Golden(t, filepath.Join("testdata", "diff.golden"), []byte(d.String()))
 }
 
 func TestDiff_SameContentIsEmpty(t *testing.T) {

@@ -33,3 +33,31 @@ func FuzzParse(f *testing.F) {
 		assert.True(t, Diff(m, m2).Empty())
 	})
 }
+
+// FuzzReadCoefficients checks that whatever ReadCoefficients accepts,
+// back-propagated into a valid model, makes a model that Check (and so
+// `model lint`) accepts.
+func FuzzReadCoefficients(f *testing.F) {
+	data, err := os.ReadFile("testdata/seal-only.forensics_coefficients")
+	require.NoError(f, err)
+	f.Add(data, 64)
+	f.Add([]byte("state ; rm -rf /\n"), 64)
+	f.Add([]byte(hexA+"\n"+hexB[:40]+"\n"), 0)
+	f.Fuzz(func(t *testing.T, data []byte, hexLen int) {
+		// As `model backprop` does: the model's digest length, or any
+		// length for a model without digests.
+		m := &Model{Seal: true, End: true}
+		if hexLen != 0 {
+			m = FromCoefficients(zero64, []string{hexA}, nil)
+			hexLen = m.HexLen()
+		}
+		coeffs, err := ReadCoefficients(bytes.NewReader(data), hexLen)
+		if err != nil {
+			var se *SyntaxError
+			require.ErrorAs(t, err, &se)
+			return
+		}
+		Backprop(m, coeffs)
+		require.NoError(t, m.Check(), "coefficients %q", coeffs)
+	})
+}

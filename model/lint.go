@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 )
 
 // Severity of a Diagnostic.
@@ -52,4 +53,16 @@ func Lint(r io.Reader) []Diagnostic {
 	}
 	sort.SliceStable(diags, func(i, j int) bool { return diags[i].Line < diags[j].Line })
 	return diags
+}
+
+// Check lints the text m writes (see WriteTo) and returns its first error
+// as a *SyntaxError, or nil. A program that writes a model calls it first:
+// a model that Lint refuses would not load.
+func (m *Model) Check() error {
+	for _, d := range Lint(strings.NewReader(m.String())) {
+		if d.Severity == SeverityError {
+			return &SyntaxError{Line: d.Line, Msg: d.Msg}
+		}
+	}
+	return nil
 }

@@ -3,11 +3,13 @@ package model
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tsemlab/tsemlab/internal/testutil"
 )
 
 func TestLint_ReportsEveryProblemOfAFile(t *testing.T) {
@@ -19,7 +21,7 @@ func TestLint_ReportsEveryProblemOfAFile(t *testing.T) {
 	for _, d := range Lint(f) {
 		fmt.Fprintln(&b, d)
 	}
-	golden(t, "problems.lint.golden", b.String())
+	testutil.Golden(t, filepath.Join("testdata", "problems.lint.golden"), []byte(b.String()))
 }
 
 func TestLint_Warnings(t *testing.T) {

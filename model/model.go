@@ -168,78 +168,94 @@ func (p *parser) line(n int, line string) *Diagnostic {
 	}
 	switch word {
 	case "seal", "end":
-		if hasArg {
-			return p.errorf(n, "%q takes no argument", word)
-		}
-		if first, ok := p.seen[word]; ok {
-			if word == "seal" {
-				return p.errorf(n, "second \"seal\" (first on line %d); the kernel refuses a second seal with EPERM", first)
-			}
-			return p.errorf(n, "second \"end\" (first on line %d)", first)
-		}
-		p.seen[word] = n
-		if word == "seal" {
-			p.m.Seal = true
-			p.sealLine = n
-		} else {
-			p.m.End = true
-			p.endLine = n
-		}
-		return nil
+		return p.marker(n, word, hasArg)
 	case "key", "signature":
-		if arg == "" {
-			return p.errorf(n, "%q needs a base64 value", word)
-		}
-		if _, err := base64.StdEncoding.DecodeString(arg); err != nil {
-			return p.errorf(n, "%s value is not valid base64: %v", word, err)
-		}
-		if first, ok := p.seen[word]; ok {
-			return p.errorf(n, "second %q (first on line %d)", word, first)
-		}
-		p.seen[word] = n
-		if word == "key" {
-			p.m.Key = arg
-		} else {
-			p.m.Signature = arg
-			if p.m.Key == "" {
-				p.warnf(n, "\"signature\" without a preceding \"key\"; Quixote refuses to verify it")
-			}
-		}
-		return nil
+		return p.keyLine(n, word, arg)
 	case "base", "aggregate", "state", "pseudonym":
 		v, d := p.hexArg(n, word, arg)
 		if d != nil {
 			return d
 		}
-		switch word {
-		case "base", "aggregate":
-			if first, ok := p.seen[word]; ok {
-				return p.errorf(n, "second %q (first on line %d)", word, first)
-			}
-			p.seen[word] = n
-			if word == "base" {
-				p.m.Base = v
-			} else {
-				p.m.Aggregate = v
-			}
-		case "state":
-			if first, ok := p.states[v]; ok {
-				p.warnf(n, "duplicate state (first on line %d); the kernel ignores it", first)
-			} else {
-				p.states[v] = n
-			}
-			p.m.States = append(p.m.States, v)
-		case "pseudonym":
-			if first, ok := p.pseudos[v]; ok {
-				p.warnf(n, "duplicate pseudonym (first on line %d)", first)
-			} else {
-				p.pseudos[v] = n
-			}
-			p.m.Pseudonyms = append(p.m.Pseudonyms, v)
-		}
-		return nil
+		return p.value(n, word, v)
 	}
 	return p.errorf(n, "unknown directive %q; expected one of %s", word, strings.Join(Directives, ", "))
+}
+
+// marker handles "seal" and "end", which may each appear once.
+func (p *parser) marker(n int, word string, hasArg bool) *Diagnostic {
+	if hasArg {
+		return p.errorf(n, "%q takes no argument", word)
+	}
+	if first, ok := p.seen[word]; ok {
+		if word == "seal" {
+			return p.errorf(n, "second \"seal\" (first on line %d); the kernel refuses a second seal with EPERM", first)
+		}
+		return p.errorf(n, "second \"end\" (first on line %d)", first)
+	}
+	p.seen[word] = n
+	if word == "seal" {
+		p.m.Seal = true
+		p.sealLine = n
+	} else {
+		p.m.End = true
+		p.endLine = n
+	}
+	return nil
+}
+
+// keyLine handles "key" and "signature", base64 values that may each
+// appear once.
+func (p *parser) keyLine(n int, word, arg string) *Diagnostic {
+	if arg == "" {
+		return p.errorf(n, "%q needs a base64 value", word)
+	}
+	if _, err := base64.StdEncoding.DecodeString(arg); err != nil {
+		return p.errorf(n, "%s value is not valid base64: %v", word, err)
+	}
+	if first, ok := p.seen[word]; ok {
+		return p.errorf(n, "second %q (first on line %d)", word, first)
+	}
+	p.seen[word] = n
+	if word == "key" {
+		p.m.Key = arg
+		return nil
+	}
+	p.m.Signature = arg
+	if p.m.Key == "" {
+		p.warnf(n, "\"signature\" without a preceding \"key\"; Quixote refuses to verify it")
+	}
+	return nil
+}
+
+// value records a validated base, aggregate, state or pseudonym.
+func (p *parser) value(n int, word, v string) *Diagnostic {
+	switch word {
+	case "base", "aggregate":
+		if first, ok := p.seen[word]; ok {
+			return p.errorf(n, "second %q (first on line %d)", word, first)
+		}
+		p.seen[word] = n
+		if word == "base" {
+			p.m.Base = v
+		} else {
+			p.m.Aggregate = v
+		}
+	case "state":
+		if first, ok := p.states[v]; ok {
+			p.warnf(n, "duplicate state (first on line %d); the kernel ignores it", first)
+		} else {
+			p.states[v] = n
+		}
+		p.m.States = append(p.m.States, v)
+	case "pseudonym":
+		if first, ok := p.pseudos[v]; ok {
+			p.warnf(n, "duplicate pseudonym (first on line %d)", first)
+		} else {
+			p.pseudos[v] = n
+		}
+		p.m.Pseudonyms = append(p.m.Pseudonyms, v)
+	}
+	return nil
 }
 
 // hexArg validates the hex value of a base/aggregate/state/pseudonym line.
@@ -374,6 +390,62 @@ func Backprop(m *Model, forensicsCoefficients []string) (added int) {
 	m.Comments = append(m.Comments, Comment{Before: len(m.States), Text: fmt.Sprintf("# %d forensic updates", len(add))})
 	m.States = append(m.States, add...)
 	return len(add)
+}
+
+// HexLen returns the number of hex digits of m's digests (from its base,
+// aggregate, first pseudonym or first state), or 0 when it has none.
+func (m *Model) HexLen() int {
+	for _, v := range []string{m.Base, m.Aggregate} {
+		if v != "" {
+			return len(v)
+		}
+	}
+	for _, l := range [][]string{m.Pseudonyms, m.States} {
+		if len(l) > 0 {
+			return len(l[0])
+		}
+	}
+	return 0
+}
+
+// ReadCoefficients reads security coefficients, one hex digest per line as
+// in a phase's forensics_coefficients artifact; blank lines and white
+// space around a value are ignored. Each value must be a digest of hexLen
+// hex digits (the model's HexLen), or, with hexLen 0, of any digest length
+// as long as all have the same. The first bad line is returned as a
+// *SyntaxError, so that Backprop never puts a value in a model that Parse
+// (and the kernel) would refuse.
+func ReadCoefficients(r io.Reader, hexLen int) ([]string, error) {
+	var out []string
+	first := 0 // line that set hexLen, when the model did not
+	err := scanLines(r, func(n int, line string) error {
+		v := strings.TrimSpace(line)
+		if v == "" {
+			return nil
+		}
+		bad := func(format string, args ...any) error {
+			return &SyntaxError{Line: n, Msg: fmt.Sprintf(format, args...)}
+		}
+		if _, err := hex.DecodeString(v); err != nil || strings.ContainsAny(v, " \t") {
+			return bad("coefficient %q is not a hex digest; each line holds one, as in a phase's forensics_coefficients", abbrev(v))
+		}
+		switch {
+		case !slices.Contains(digestHexLengths, len(v)):
+			return bad("coefficient has %d hex digits; a digest has 40, 56, 64 (sha256), 96 or 128", len(v))
+		case hexLen == 0:
+			hexLen, first = len(v), n
+		case len(v) != hexLen && first != 0:
+			return bad("coefficient has %d hex digits but line %d has %d; all digests of a model have one length", len(v), first, hexLen)
+		case len(v) != hexLen:
+			return bad("coefficient has %d hex digits but the model's digests have %d; were they taken with another digest?", len(v), hexLen)
+		}
+		out = append(out, strings.ToLower(v))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // ControlCommands returns the TSEM control-file commands that loading m

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,9 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tsemlab/tsemlab/internal/testutil"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 const (
 	zero64 = "0000000000000000000000000000000000000000000000000000000000000000"
@@ -28,16 +26,6 @@ const (
 )
 
 // golden compares got with testdata/name, rewriting it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test -update to create it")
-	assert.Equal(t, string(want), got)
-}
 
 func readLines(t *testing.T, name string) []string {
 	t.Helper()
@@ -195,7 +183,7 @@ func TestBackprop_AddsOnlyNewForensicCoefficients(t *testing.T) {
 
 	assert.Equal(t, 2, added)
 	assert.Len(t, m.States, 50)
-	golden(t, "backprop.golden", m.String())
+	testutil.Golden(t, filepath.Join("testdata", "backprop.golden"), []byte(m.String()))
 	assert.Equal(t, m, mustParse(t, m.String()))
 }
 
@@ -247,8 +235,52 @@ func TestPseudonym_MatchesIndependentComputation(t *testing.T) {
 	assert.Equal(t, dashTPseudonym, Pseudonym("-T"))
 }
 
-// The published experiment ran `generate-pseudonym -i -T file`, which hashes
-// the string "-T": that pseudonym never matches the history file.
-func TestPseudonym_DashTIsNotTheHistoryFile(t *testing.T) {
-	assert.NotEqual(t, Pseudonym("/root/.bash_history"), Pseudonym("-T"))
+func TestReadCoefficients_RefusesWhatIsNotADigestWithItsLine(t *testing.T) {
+	hex40 := strings.Repeat("ab", 20)
+	tests := []struct {
+		name, text string
+		hexLen     int
+		line       int
+		msg        string
+	}{
+		{"shell text", hexA + "\nstate ; rm -rf /\n", 64, 2, `coefficient "state ; rm -rf /" is not a hex digest; each line holds one, as in a phase's forensics_coefficients`},
+		{"inner space", hexA[:32] + " " + hexA[32:] + "\n", 64, 1, "is not a hex digest"},
+		{"odd length", "\n\nabc\n", 0, 3, "is not a hex digest"},
+		{"not a digest length", "abcd\n", 0, 1, "coefficient has 4 hex digits; a digest has 40, 56, 64 (sha256), 96 or 128"},
+		{"other digest than the model", hex40 + "\n", 64, 1, "coefficient has 40 hex digits but the model's digests have 64; were they taken with another digest?"},
+		{"mixed lengths", hex40 + "\n" + hexA + "\n", 0, 2, "coefficient has 64 hex digits but line 1 has 40; all digests of a model have one length"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadCoefficients(strings.NewReader(tt.text), tt.hexLen)
+			var se *SyntaxError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, tt.line, se.Line)
+			assert.Contains(t, se.Msg, tt.msg)
+		})
+	}
+}
+
+func TestReadCoefficients_NormalisesValues(t *testing.T) {
+	got, err := ReadCoefficients(strings.NewReader("  "+strings.ToUpper(hexA)+"  \r\n\n"+hexB+"\n"), 0)
+	require.NoError(t, err)
+	assert.Equal(t, []string{hexA, hexB}, got)
+}
+
+func TestHexLen_ComesFromTheFirstDigest(t *testing.T) {
+	assert.Equal(t, 0, (&Model{Seal: true}).HexLen())
+	assert.Equal(t, 64, FromCoefficients(zero64, nil, nil).HexLen())
+	assert.Equal(t, 40, (&Model{States: []string{strings.Repeat("a", 40)}}).HexLen())
+}
+
+func TestCheck_RefusesAModelLintRefuses(t *testing.T) {
+	m := FromCoefficients(zero64, []string{hexA}, nil)
+	require.NoError(t, m.Check())
+	// Backprop itself trusts its input (the kernel's coefficients); a
+	// value from anywhere else makes a model that would not load.
+	Backprop(m, []string{"state ; rm -rf /"})
+	var se *SyntaxError
+	require.ErrorAs(t, m.Check(), &se)
+	assert.Equal(t, 4, se.Line)
+	assert.Contains(t, se.Msg, "contains white space; give one hex digest")
 }

@@ -48,11 +48,24 @@ func Capexec(args []string) error {
 	if len(argv) == 0 {
 		return errors.New("capexec: no command")
 	}
-	dropped, err := capSet(*drop)
+	if err := limitCaps(*drop, *add); err != nil {
+		return err
+	}
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return fmt.Errorf("capexec: %w", err)
+	}
+	return syscall.Exec(path, argv, os.Environ())
+}
+
+// limitCaps removes the capabilities in the comma list drop (or "ALL")
+// from the bounding, inheritable and ambient sets, except those in add.
+func limitCaps(drop, add string) error {
+	dropped, err := capSet(drop)
 	if err != nil {
 		return err
 	}
-	kept, err := capSet(*add)
+	kept, err := capSet(add)
 	if err != nil {
 		return err
 	}
@@ -75,11 +88,7 @@ func Capexec(args []string) error {
 	if err := iab.SetProc(); err != nil {
 		return fmt.Errorf("capexec: apply %s: %w", iab, err)
 	}
-	path, err := exec.LookPath(argv[0])
-	if err != nil {
-		return fmt.Errorf("capexec: %w", err)
-	}
-	return syscall.Exec(path, argv, os.Environ())
+	return nil
 }
 
 // capSet parses a comma list of capability names ("chown", "CAP_CHOWN", "ALL").

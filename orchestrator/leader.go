@@ -39,6 +39,9 @@ type leaderJob struct {
 	// Model is the text of the model an enforce or seal phase loads.
 	Model string `json:"model,omitempty"`
 	Self  string `json:"self"`
+	// Work is where the steps run on a workload image (nil: the guest's
+	// root); the orchestrator set it up before starting the leader.
+	Work *workload `json:"work,omitempty"`
 }
 
 // tsemPhase runs a TSEM phase through a namespace leader process and relays
@@ -48,7 +51,7 @@ func (o *orchestrator) tsemPhase(ctx context.Context, ph protocol.Phase) error {
 	phaseFailed := func(msg string) error {
 		return o.out.send(protocol.Message{Kind: protocol.KindPhaseEnd, Phase: &protocol.PhaseInfo{Name: ph.Name, Error: msg}})
 	}
-	job := leaderJob{Phase: ph, StepTimeout: o.plan.StepTimeout, Self: o.self}
+	job := leaderJob{Phase: ph, StepTimeout: o.plan.StepTimeout, Self: o.self, Work: o.img.work}
 	if t := ph.TSEM; t.Model == protocol.ModelEnforce || t.Model == protocol.ModelSeal {
 		text, ok := o.exports[t.Load]
 		if !ok {
@@ -154,7 +157,7 @@ func Leader(args []string) error {
 	if err != nil {
 		return err
 	}
-	o := &orchestrator{out: out, plan: protocol.Plan{StepTimeout: job.StepTimeout}, self: job.Self, kernelLog: klog}
+	o := &orchestrator{out: out, plan: protocol.Plan{StepTimeout: job.StepTimeout}, self: job.Self, kernelLog: klog, img: images{work: job.Work}}
 	stepErr := o.steps(context.Background(), job.Phase, facts)
 	return ns.report(out, stepErr)
 }
@@ -280,7 +283,7 @@ func (ns *namespace) report(out sender, stepErr error) error {
 		_ = out.send(artifact(ph.Name, t.Export, protocol.ArtifactModel, m.String()))
 	case t.Backprop && ns.loaded != nil:
 		n := model.Backprop(ns.loaded, snap.ForensicsCoefficients)
-		_ = out.send(artifact(ph.Name, ph.Name+".backprop.model", protocol.ArtifactModel, ns.loaded.String()))
+		_ = out.send(artifact(ph.Name, protocol.BackpropModel(ph.Name), protocol.ArtifactModel, ns.loaded.String()))
 		_ = out.send(protocol.Message{Kind: protocol.KindLog, Log: fmt.Sprintf("phase %s: %d forensic coefficient(s) added to the model", ph.Name, n)})
 	}
 	if err := errors.Join(stepErr, snapErr); err != nil {

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,20 @@ func Main(args []string) int {
 			err := Capexec(args[2:])
 			fmt.Fprintln(os.Stderr, err)
 			return 127
+		case "stepexec":
+			err := Stepexec(args[2:])
+			fmt.Fprintln(os.Stderr, "tsemlab-guest "+errnoNamed(err))
+			return 127
+		case "chroot-escape":
+			err := ChrootEscape(args[2:])
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		case "seccomp-learn":
+			code, err := SeccompLearn(args[2:])
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+			}
+			return code
 		case "leader":
 			if err := Leader(args[2:]); err != nil {
 				fmt.Fprintln(os.Stderr, "tsemlab-guest leader:", err)
@@ -106,6 +121,8 @@ type orchestrator struct {
 	exports map[string]string
 	// kernelLog is read around each step for the kernel's refusal lines.
 	kernelLog *kmsg
+	// img is the scenario's workload image, when it names one.
+	img images
 }
 
 func (o *orchestrator) main(ctx context.Context) error {
@@ -128,6 +145,9 @@ func (o *orchestrator) main(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := loopbackUp(); err != nil {
+		o.logf("%v", err)
+	}
 	if o.plan.Probe {
 		return o.done()
 	}
@@ -135,8 +155,8 @@ func (o *orchestrator) main(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if reason == "" && (o.plan.Image != "" || o.plan.Mode == protocol.ModeContainer) {
-		reason = fmt.Sprintf("workload image %q (mode %s) is not supported by this tsemlab yet: container mode and images/ come with the container-mode work", o.plan.Image, o.plan.Mode)
+	if reason == "" {
+		reason = o.unmetByKernel(hello.KernelRelease)
 	}
 	if reason != "" {
 		if err := o.out.send(protocol.Message{Kind: protocol.KindSkip, Skip: &protocol.Skip{Reason: reason}}); err != nil {
@@ -144,12 +164,24 @@ func (o *orchestrator) main(ctx context.Context) error {
 		}
 		return o.done()
 	}
-	for _, ph := range o.plan.Phases {
-		if err := o.runPhase(ctx, ph); err != nil {
-			return err
-		}
+	if err := o.phases(ctx); err != nil {
+		return err
 	}
 	return o.done()
+}
+
+// phases runs the plan's phases on its workload image, when it names one,
+// and detaches the image after them whatever happened.
+func (o *orchestrator) phases(ctx context.Context) error {
+	var td teardown
+	err := o.attachImage(ctx, &td)
+	for i := 0; err == nil && i < len(o.plan.Phases); i++ {
+		err = o.runPhase(ctx, o.plan.Phases[i])
+	}
+	if terr := td.run(); terr != nil && err == nil {
+		err = fmt.Errorf("detach image %s: %w", o.plan.Image, terr)
+	}
+	return err
 }
 
 // readPlan reads and checks the plan the host appended to the initramfs.
@@ -189,18 +221,25 @@ func (o *orchestrator) logf(format string, args ...any) {
 
 // runPhase runs one phase and reports it. A failure to run the phase as
 // planned (a shell that cannot start) is reported in phase_end and the run
-// goes on with the next phase.
+// goes on with the next phase. The phase's environment (a fresh root on the
+// workload image) is undone after it on every path.
 func (o *orchestrator) runPhase(ctx context.Context, ph protocol.Phase) error {
 	if err := o.out.send(protocol.Message{Kind: protocol.KindPhaseStart, Phase: &protocol.PhaseInfo{Name: ph.Name}}); err != nil {
 		return err
 	}
+	td, enterErr := o.enterPhase(ph)
+	defer o.cleanup(ph.Name, td)
 	info := protocol.PhaseInfo{Name: ph.Name}
-	if err := o.setup(ctx, ph); err != nil {
+	if enterErr != nil {
+		info.Error = enterErr.Error()
+	} else if err := o.setup(ctx, ph); err != nil {
 		info.Error = err.Error()
 	} else if ph.TSEM != nil {
 		// The leader reports the phase's end itself.
 		return o.tsemPhase(ctx, ph)
 	} else if err := o.steps(ctx, ph, nil); err != nil {
+		info.Error = err.Error()
+	} else if err := o.finishLabs(ph); err != nil {
 		info.Error = err.Error()
 	}
 	return o.out.send(protocol.Message{Kind: protocol.KindPhaseEnd, Phase: &info})
@@ -209,7 +248,8 @@ func (o *orchestrator) runPhase(ctx context.Context, ph protocol.Phase) error {
 // setup runs a phase's setup commands, unmeasured; any failure fails the phase.
 func (o *orchestrator) setup(ctx context.Context, ph protocol.Phase) error {
 	for i, c := range ph.Setup {
-		s := &execSession{phase: protocol.Phase{Shell: []string{"/bin/sh", "-c"}, Env: ph.Env, Dir: ph.Dir}, self: o.self}
+		w := o.img.work
+		s := &execSession{phase: w.phase(protocol.Phase{Shell: []string{"/bin/sh", "-c"}, Env: ph.Env, Dir: ph.Dir}), self: o.self, root: w.root()}
 		r := s.run(ctx, protocol.Step{Index: i + 1, Run: c}, o.plan.StepTimeout.Std())
 		if r.err != nil {
 			return fmt.Errorf("setup %q: %w", c, r.err)
@@ -218,7 +258,7 @@ func (o *orchestrator) setup(ctx context.Context, ph protocol.Phase) error {
 			return fmt.Errorf("setup %q: exit status %d%s", c, r.exit, tailLines(r.stderr+r.stdout, 5))
 		}
 	}
-	return nil
+	return o.prepareLabs(ctx, ph)
 }
 
 // tsemFacts adds what TSEM recorded during a step to its end report: the
@@ -244,7 +284,7 @@ func (o *orchestrator) steps(ctx context.Context, ph protocol.Phase, facts tsemF
 		} else {
 			// What the kernel logged before the step is not the step's.
 			o.kernelLog.drain()
-			r := s.run(ctx, st, o.stepTimeout(st))
+			r := o.runStep(ctx, s, st)
 			if r.err != nil {
 				return r.err
 			}
@@ -252,6 +292,7 @@ func (o *orchestrator) steps(ctx context.Context, ph protocol.Phase, facts tsemF
 			end.ExitCode, end.Signal, end.Stdout, end.Stderr = r.exit, r.signal, r.stdout, r.stderr
 			end.Truncated, end.Duration, end.TimedOut = r.trunc, protocol.Duration(r.dur), r.timedOut
 			end.ShellExited = r.ended && !r.timedOut
+			end.HTTP = r.http
 			if facts != nil {
 				facts(&end)
 			}
@@ -264,12 +305,19 @@ func (o *orchestrator) steps(ctx context.Context, ph protocol.Phase, facts tsemF
 	return nil
 }
 
-// session starts the phase's session: one shell, or a process per step.
+// session starts the phase's session: one shell, or a process per step,
+// chrooted into the phase's root on a workload image; or, in container
+// mode, the container, whose process is the phase's shell.
 func (o *orchestrator) session(ph protocol.Phase) (session, error) {
-	if ph.Session == protocol.SessionShell {
-		return startShell(ph, o.self)
+	w := o.img.work
+	if w != nil && w.Container != nil {
+		return w.Container.start(o.self)
 	}
-	return &execSession{phase: ph, self: o.self}, nil
+	ph, self := w.phase(ph), w.self(o.self)
+	if ph.Session == protocol.SessionShell {
+		return startShellIn(ph, self, w.root())
+	}
+	return &execSession{phase: ph, self: self, root: w.root()}, nil
 }
 
 func (o *orchestrator) stepTimeout(st protocol.Step) time.Duration {
@@ -300,14 +348,20 @@ func describe() protocol.Hello {
 		h.TSEM = true
 	}
 	if _, err := os.Stat("/proc/sys/kernel/seccomp/actions_avail"); err == nil {
-		h.Features = append(h.Features, "seccomp")
+		h.Features = append(h.Features, protocol.FeatureSeccomp)
 	}
 	if _, err := os.Stat("/proc/self/ns/user"); err == nil {
-		h.Features = append(h.Features, "user_namespaces")
+		h.Features = append(h.Features, protocol.FeatureUserNamespaces)
 	}
 	if _, err := os.Stat("/proc/self/ns/pid"); err == nil {
-		h.Features = append(h.Features, "pid_namespaces")
+		h.Features = append(h.Features, protocol.FeaturePIDNamespaces)
 	}
+	for ns, f := range map[string]string{"net": protocol.FeatureNetNamespaces, "uts": protocol.FeatureUTSNamespaces, "ipc": protocol.FeatureIPCNamespaces} {
+		if _, err := os.Stat("/proc/self/ns/" + ns); err == nil {
+			h.Features = append(h.Features, f)
+		}
+	}
+	slices.Sort(h.Features)
 	if b, err := os.ReadFile("/sys/devices/system/clocksource/clocksource0/current_clocksource"); err == nil {
 		h.Clocksource = strings.TrimSpace(string(b))
 	}

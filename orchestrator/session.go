@@ -32,6 +32,8 @@ type ran struct {
 	ended bool
 	// err is a failure of the orchestrator itself, not of the step.
 	err error
+	// http is the response of an HTTP step.
+	http *protocol.HTTPResponse
 }
 
 // session runs the steps of one phase in order.
@@ -45,11 +47,14 @@ type session interface {
 type execSession struct {
 	phase protocol.Phase
 	self  string // this binary, for capexec
+	root  string // the directory steps see as / ("" for the guest's)
 }
 
 func (s *execSession) run(ctx context.Context, step protocol.Step, timeout time.Duration) ran {
 	argv := append(append([]string{}, s.phase.Shell...), step.Run)
-	if c := mergeCaps(s.phase.Caps, step.Caps); c != nil {
+	if wrapped, ok := labArgv(s.self, s.phase, step, argv); ok {
+		argv = wrapped
+	} else if c := mergeCaps(s.phase.Caps, step.Caps); c != nil {
 		argv = append(capexecArgs(s.self, c), argv...)
 	}
 	stdout, stderr := newTail(maxOutput), newTail(maxOutput)
@@ -58,7 +63,8 @@ func (s *execSession) run(ctx context.Context, step protocol.Step, timeout time.
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Env, cmd.Dir = environ(os.Environ(), s.phase.Env), s.phase.Dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Chroot: s.root}
+	labAttr(cmd.SysProcAttr, step)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return ran{err: fmt.Errorf("start step %d: %w", step.Index, err)}
@@ -77,7 +83,7 @@ func (s *execSession) run(ctx context.Context, step protocol.Step, timeout time.
 	r.exit, r.signal = status(cmd.ProcessState)
 	r.stdout, r.stderr = stdout.String(), stderr.String()
 	r.trunc = stdout.Truncated() || stderr.Truncated()
-	return r
+	return labAfter(s.phase, step, r)
 }
 
 func (s *execSession) close() error { return nil }
@@ -115,17 +121,18 @@ type shellSession struct {
 }
 
 func startShell(phase protocol.Phase, self string) (*shellSession, error) {
+	return startShellIn(phase, self, "")
+}
+
+// startShellIn starts the shell chrooted into root ("" for the guest's).
+func startShellIn(phase protocol.Phase, self, root string) (*shellSession, error) {
 	argv := append([]string{}, phase.Shell...)
 	if phase.Caps != nil {
 		argv = append(capexecArgs(self, phase.Caps), argv...)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	// No prompts: an interactive shell would print them into each step's
-	// stderr (a scenario can still set PS1). PS4 is the stderr marker's
-	// prefix and is not the scenario's to change.
-	env := append(append([]string{"PS1=", "PS2="}, phase.Env...), "PS4="+tracePrefix)
-	cmd.Env, cmd.Dir = environ(os.Environ(), env), phase.Dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.Env, cmd.Dir = environ(os.Environ(), shellEnv(phase.Env)), phase.Dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Chroot: root}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
@@ -221,14 +228,31 @@ func (s *shellSession) close() error {
 	return nil
 }
 
+// shellEnv is a shell session's environment over the phase's: no
+// prompts (an interactive shell would print them into each step's stderr;
+// a scenario can still set PS1), and PS4, the stderr marker's prefix, which
+// is not the scenario's to change.
+func shellEnv(env []string) []string {
+	return append(append([]string{"PS1=", "PS2="}, env...), "PS4="+tracePrefix)
+}
+
 // waitOrKill waits for the shell to exit, killing its process group if it
-// has not within grace.
+// has not within grace. Processes outside that group can still hold the
+// shell's output pipes (a container's, which runc starts in a session of
+// their own, or a step's daemon): after another grace it stops reading
+// them, so that the phase ends and its teardown kills those processes.
 func (s *shellSession) waitOrKill(grace time.Duration) {
 	select {
 	case <-s.waited:
 	case <-time.After(grace):
 		_ = unix.Kill(-s.cmd.Process.Pid, unix.SIGKILL)
-		<-s.waited
+		select {
+		case <-s.waited:
+		case <-time.After(grace):
+			s.out.close()
+			s.errs.close()
+			<-s.waited
+		}
 	}
 }
 
@@ -238,6 +262,7 @@ const tracePrefix = "+ "
 
 // stream accumulates what a pipe delivers, for until to cut at markers.
 type stream struct {
+	src     io.Reader
 	mu      sync.Mutex
 	buf     []byte
 	eof     bool
@@ -246,7 +271,7 @@ type stream struct {
 }
 
 func newStream(r io.Reader) *stream {
-	s := &stream{changed: make(chan struct{}, 1)}
+	s := &stream{src: r, changed: make(chan struct{}, 1)}
 	s.drained.Add(1)
 	go func() {
 		defer s.drained.Done()
@@ -311,6 +336,13 @@ func (s *stream) until(ctx context.Context, marker []byte, wantLine bool) (befor
 		case <-ctx.Done():
 			return s.rest(), nil, false
 		}
+	}
+}
+
+// close stops reading: a blocked read of a pipe returns at once.
+func (s *stream) close() {
+	if c, ok := s.src.(io.Closer); ok {
+		_ = c.Close()
 	}
 }
 

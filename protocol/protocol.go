@@ -76,7 +76,7 @@ type Plan struct {
 	Requires Requires `json:"requires"`
 	Mode     Mode     `json:"mode,omitempty"`
 	// Image names the workload root filesystem the steps run in; "" is
-	// the initramfs itself.
+	// the initramfs itself. A phase may name another (Phase.Image).
 	Image string `json:"image,omitempty"`
 	// StepTimeout is the default per-step limit, already scaled for the
 	// accelerator by the host.
@@ -95,12 +95,25 @@ type Plan struct {
 	// guest sets its clock to it (a restored guest's clock is otherwise
 	// the snapshot's).
 	Clock *time.Time `json:"clock,omitempty"`
+	// Drives are the workload images the host attached as read-only
+	// disks, and the guest device of each; Image names one of them.
+	Drives []Drive `json:"drives,omitempty"`
 }
 
 // AwaitPlan is the plan of a guest booted to be snapshotted: it says hello
 // and waits for its scenario's plan on the results port.
 func AwaitPlan() Plan {
 	return Plan{Version: Version, Scenario: "snapshot", Await: true}
+}
+
+// Drive is a read-only root filesystem image the host attached as a disk.
+type Drive struct {
+	// Image is the images/ definition it was built from.
+	Image string `json:"image"`
+	// Device is the guest's block device for it ("/dev/vda").
+	Device string `json:"device"`
+	// FSType is how to mount it ("erofs").
+	FSType string `json:"fstype"`
 }
 
 // Requires lists what the kernel must offer for the scenario to be meaningful.
@@ -122,6 +135,35 @@ const (
 	// ModeContainer runs the steps inside a container built from the image.
 	ModeContainer Mode = "container"
 )
+
+// Kernel features the guest reports in Hello.Features and a scenario may
+// require.
+const (
+	// FeatureSeccomp: seccomp filters are available.
+	FeatureSeccomp = "seccomp"
+	// FeatureUserNamespaces: user namespaces are available.
+	FeatureUserNamespaces = "user_namespaces"
+	// FeaturePIDNamespaces: PID namespaces are available.
+	FeaturePIDNamespaces = "pid_namespaces"
+	// FeatureNetNamespaces, FeatureUTSNamespaces, FeatureIPCNamespaces:
+	// network, UTS and IPC namespaces are available.
+	FeatureNetNamespaces = "net_namespaces"
+	FeatureUTSNamespaces = "uts_namespaces"
+	FeatureIPCNamespaces = "ipc_namespaces"
+)
+
+// KnownFeatures are the names of Requires.Features: exactly the features
+// the guest knows how to detect, so a scenario cannot require one it would
+// never see.
+var KnownFeatures = []string{FeatureSeccomp, FeatureUserNamespaces, FeaturePIDNamespaces, FeatureNetNamespaces, FeatureUTSNamespaces, FeatureIPCNamespaces}
+
+// KnownLSMs are the security module names Requires.LSM may list: those a
+// kernel can show in /sys/kernel/security/lsm.
+var KnownLSMs = []string{
+	"capability", "landlock", "lockdown", "yama", "loadpin", "safesetid",
+	"selinux", "smack", "tomoyo", "apparmor", "bpf", "ipe", "integrity",
+	"ima", "evm", "tsem",
+}
 
 // Session says how a phase's steps reach a shell.
 type Session string
@@ -151,6 +193,13 @@ type Phase struct {
 	// outside the measured steps.
 	Setup []string `json:"setup,omitempty"`
 	Steps []Step   `json:"steps"`
+	// Seccomp records or enforces the system calls of the phase's steps.
+	Seccomp *Seccomp `json:"seccomp,omitempty"`
+	// AppArmor confines every step of the phase (a step's own wins).
+	AppArmor *AppArmor `json:"apparmor,omitempty"`
+	// Image is the workload image the phase's steps run in ("" for the
+	// guest's own root); one of the plan's Drives holds it.
+	Image string `json:"image,omitempty"`
 }
 
 // Caps changes a process's capability sets before it runs. Names are as in
@@ -190,6 +239,11 @@ type TSEM struct {
 	NSRef      string   `json:"nsref,omitempty"`
 }
 
+// BackpropModel is the name of the model a backprop phase exports: the
+// model it loaded with its forensic coefficients added. A later phase can
+// load it by that name.
+func BackpropModel(phase string) string { return phase + ".backprop.model" }
+
 // Step is one command.
 type Step struct {
 	Index   int      `json:"index"`
@@ -197,6 +251,72 @@ type Step struct {
 	Run     string   `json:"run"`
 	Caps    *Caps    `json:"caps,omitempty"`
 	Timeout Duration `json:"timeout,omitempty"`
+	// Namespaces the step runs in, new ones (NamespaceKinds).
+	Namespaces []string `json:"namespaces,omitempty"`
+	// Chroot and PivotRoot make a directory the step's root: chroot(2)
+	// only, or pivot_root(2) in a new mount namespace with the old root
+	// unmounted.
+	Chroot    string `json:"chroot,omitempty"`
+	PivotRoot string `json:"pivot_root,omitempty"`
+	// User is "UID:GID" to run the step as ("" keeps root).
+	User string `json:"user,omitempty"`
+	// NoNewPrivileges sets no_new_privs: exec can grant nothing (setuid
+	// bits and file capabilities are ignored).
+	NoNewPrivileges bool      `json:"no_new_privileges,omitempty"`
+	AppArmor        *AppArmor `json:"apparmor,omitempty"`
+	// HTTP, when set, makes the step a request the orchestrator itself
+	// sends from inside the guest (Run then only describes it).
+	HTTP *HTTPRequest `json:"http,omitempty"`
+}
+
+// NamespaceKinds are the namespaces a step may ask for.
+var NamespaceKinds = []string{"pid", "mount", "net", "uts", "ipc", "user"}
+
+// SeccompMode is what a seccomp phase does.
+type SeccompMode string
+
+// Seccomp modes.
+const (
+	// SeccompLearn records every system call of the steps, children and
+	// threads included, into a profile that allows exactly those.
+	SeccompLearn SeccompMode = "learn"
+	// SeccompEnforce runs each step under a profile, with no_new_privs.
+	SeccompEnforce SeccompMode = "enforce"
+)
+
+// Seccomp configures a phase's system call recording or filtering.
+type Seccomp struct {
+	Mode SeccompMode `json:"mode"`
+	// Export names the artifact a learned profile is written to.
+	Export string `json:"export,omitempty"`
+	// DefaultAction is a learned profile's answer to every other call
+	// ("SCMP_ACT_ERRNO").
+	DefaultAction string `json:"default_action,omitempty"`
+	// Profile names the profile to enforce: an earlier phase's Export or a
+	// Plan.Files key holding the profile's JSON.
+	Profile string `json:"profile,omitempty"`
+}
+
+// AppArmor confines steps to an AppArmor profile the guest loads.
+type AppArmor struct {
+	// File is the Plan.Files key of the profile's text.
+	File string `json:"file"`
+	// Name is the profile the steps are confined to.
+	Name string `json:"name"`
+}
+
+// HTTPRequest is a GET the orchestrator sends over the guest's loopback.
+type HTTPRequest struct {
+	URL string `json:"url"`
+}
+
+// HTTPResponse is what an HTTP step got back; the body is the step's
+// Stdout.
+type HTTPResponse struct {
+	// Status is the response's status code; 0 when none arrived.
+	Status int `json:"status,omitempty"`
+	// Error says why no response arrived ("" when one did).
+	Error string `json:"error,omitempty"`
 }
 
 // Message kinds, guest to host.
@@ -352,6 +472,8 @@ type StepEnd struct {
 	KernelLog []string `json:"kernel_log,omitempty"`
 	// KernelLogDropped counts such lines left out past the bound.
 	KernelLogDropped int `json:"kernel_log_dropped,omitempty"`
+	// HTTP is the response of an HTTP step (nil for commands).
+	HTTP *HTTPResponse `json:"http,omitempty"`
 }
 
 // ArtifactKind says what an artifact holds.
@@ -370,7 +492,33 @@ const (
 	ArtifactMeasurement           ArtifactKind = "measurement"
 	ArtifactAggregate             ArtifactKind = "aggregate"
 	ArtifactNamespaceID           ArtifactKind = "id"
+	// ArtifactSeccompProfile is a learned seccomp profile (Docker's JSON).
+	ArtifactSeccompProfile ArtifactKind = "seccomp_profile"
+	// ArtifactSeccompCounts holds a seccomp learn phase's per-call counts
+	// (SeccompCounts as JSON).
+	ArtifactSeccompCounts ArtifactKind = "seccomp_counts"
 )
+
+// SeccompCounts is what a seccomp learn phase saw: how often each system
+// call was made, over the phase and per step.
+type SeccompCounts struct {
+	Phase string `json:"phase"`
+	// Profile is the name of the learned profile's artifact.
+	Profile string         `json:"profile"`
+	Total   map[string]int `json:"total"`
+	Steps   []StepCounts   `json:"steps"`
+}
+
+// StepCounts are one step's system call counts.
+type StepCounts struct {
+	Index  int            `json:"index"`
+	Counts map[string]int `json:"counts"`
+	// Error says why the step's calls could not be recorded.
+	Error string `json:"error,omitempty"`
+}
+
+// SeccompCountsName is the artifact name of a learn phase's counts.
+func SeccompCountsName(phase string) string { return phase + ".seccomp-counts.json" }
 
 // Artifact is a named text the guest produced.
 type Artifact struct {

@@ -14,6 +14,7 @@ func TestEncodeDecode_RoundTrip(t *testing.T) {
 		{Kind: KindHello, Uptime: Duration(1500 * time.Millisecond), Hello: &Hello{ProtocolVersion: Version, KernelRelease: "6.12.117", LSMs: []string{"capability", "tsem"}, TSEM: true}},
 		{Kind: KindStepEnd, Result: &StepEnd{Phase: "enforce", Index: 2, Run: "grep x", Session: SessionShell, ExitCode: 254, Stderr: "bash: fork: Operation not permitted\n", Duration: Duration(time.Second), NamespaceID: "2", Enforcing: true, KernelLog: []string{"Untrusted event task_alloc: model_ns=2, comm=bash, pid=69"}}},
 		{Kind: KindArtifact, Artifact: &Artifact{Phase: "learn", Name: "grep.model", Kind: ArtifactModel, Content: "state 00\nseal\nend\n"}},
+		{Kind: KindStepEnd, Result: &StepEnd{Phase: "serve", Index: 1, Run: "GET http://127.0.0.1/", Session: SessionShell, Stdout: "<h1>it works</h1>", HTTP: &HTTPResponse{Status: 200}}},
 		{Kind: KindLog, Log: "hello"},
 		{Kind: KindDone, Done: &Done{Tainted: 512}},
 	}
@@ -25,6 +26,27 @@ func TestEncodeDecode_RoundTrip(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, m, got)
 	}
+}
+
+func TestPlan_DrivesAndHTTPStepsRoundTrip(t *testing.T) {
+	p := Plan{
+		Version: Version, Scenario: "container-smoke", Mode: ModeContainer, Image: "httpd",
+		Phases: []Phase{{Name: "serve", Session: SessionShell, Shell: []string{"/bin/bash"}, Steps: []Step{
+			{Index: 1, Run: "httpd -k start"},
+			{Index: 2, Run: "GET http://127.0.0.1/", HTTP: &HTTPRequest{URL: "http://127.0.0.1/"}},
+		}}},
+		Drives: []Drive{{Image: "httpd", Device: "/dev/vda", FSType: "erofs"}},
+	}
+	b, err := json.Marshal(p)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `"drives":[{"image":"httpd","device":"/dev/vda","fstype":"erofs"}]`)
+	assert.Contains(t, string(b), `"http":{"url":"http://127.0.0.1/"}`)
+	var got Plan
+	require.NoError(t, json.Unmarshal(b, &got))
+	assert.Equal(t, p, got)
+	b, err = json.Marshal(Plan{Version: Version})
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "drives", "a plan without images says nothing of drives")
 }
 
 func TestDecode_RejectsGarbage(t *testing.T) {
@@ -85,4 +107,20 @@ func TestAwaitPlan_SurvivesJSONAndRunsNothing(t *testing.T) {
 	assert.Equal(t, p, got)
 	assert.Empty(t, got.Phases)
 	assert.Equal(t, Version, got.Version)
+}
+
+func TestPlan_LabFieldsRoundTrip(t *testing.T) {
+	p := Plan{Version: Version, Scenario: "labs", Phases: []Phase{{
+		Name: "p", Session: SessionExec, Shell: []string{"/bin/sh", "-c"},
+		Seccomp:  &Seccomp{Mode: SeccompEnforce, Profile: "ls.json"},
+		AppArmor: &AppArmor{File: "apparmor/appone", Name: "appone"},
+		Steps: []Step{{Index: 1, Run: "ls", Namespaces: []string{"pid", "mount"}, PivotRoot: "/jail",
+			User: "1000:1000", NoNewPrivileges: true, AppArmor: &AppArmor{File: "apparmor/x", Name: "x"}}},
+	}}}
+	data, err := json.Marshal(p)
+	require.NoError(t, err)
+	var back Plan
+	require.NoError(t, json.Unmarshal(data, &back))
+	assert.Equal(t, p, back)
+	assert.Equal(t, "learn.seccomp-counts.json", SeccompCountsName("learn"))
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages tsemlab needs on a Debian or Ubuntu host, if any
-# are missing: QEMU, apt/dpkg tools for the stock kernel, bash and coreutils for
-# the guest image, mmdebstrap and erofs-utils for the workload images. Go
+# are missing: QEMU, apt/dpkg tools for the stock kernel, bash, coreutils and
+# apparmor (apparmor_parser) for the guest image, mmdebstrap and erofs-utils for
+# the workload images, runc for container-mode scenarios. Go
 # itself must already be installed (1.26 or newer).
 set -euo pipefail
 
@@ -12,10 +13,15 @@ command -v chown >/dev/null || need+=(coreutils)
 command -v bash >/dev/null || need+=(bash)
 command -v git >/dev/null || need+=(git)
 command -v make >/dev/null || need+=(make)
+# The AppArmor labs load profiles in the guest with the host's
+# apparmor_parser (in /sbin, which may not be on a user's PATH).
+command -v apparmor_parser >/dev/null || [[ -x /sbin/apparmor_parser || -x /usr/sbin/apparmor_parser ]] || need+=(apparmor)
 # Workload root filesystems (images/): bootstrapped with mmdebstrap, packed
 # as erofs.
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v mkfs.erofs >/dev/null || need+=(erofs-utils)
+# Container-mode scenarios: Debian's runc, packed into the guest image.
+command -v runc >/dev/null || [[ -x /usr/sbin/runc ]] || need+=(runc)
 # The default stock kernel is fetched with apt; an empty package index cannot
 # resolve it.
 index_empty=0

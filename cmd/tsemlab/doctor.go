@@ -20,12 +20,16 @@ under KVM (when /dev/kvm exists) and under TCG to show which works and how fast.
 Exit 0 when a run can work, 3 otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			cache, err := lab.CacheDir(g.log)
+			if err != nil {
+				return &exitError{code: exitInfra, err: err}
+			}
 			src, srcErr := lab.SourceDir()
-			o := doctor.Options{KernelPath: kernelPath, CacheDir: lab.CacheDir(), SourceDir: src, TSEMKernel: os.Getenv("TSEMLAB_TSEM_KERNEL"), Prepare: lab.Prepare, Log: g.log}
+			o := doctor.Options{KernelPath: kernelPath, CacheDir: cache, SourceDir: src, TSEMKernel: os.Getenv("TSEMLAB_TSEM_KERNEL"), Prepare: lab.Prepare, Log: g.log}
 			if srcErr != nil {
 				o.Prepare = nil
 			}
-			err := doctor.Run(cmd.Context(), os.Stdout, o)
+			err = doctor.Run(cmd.Context(), os.Stdout, o)
 			if err == nil && srcErr != nil {
 				err = srcErr
 			}

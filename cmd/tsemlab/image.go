@@ -28,7 +28,7 @@ type imageBuildOptions struct {
 }
 
 func imageCmd(g *globals) *cobra.Command {
-	c := &cobra.Command{Use: "image", Short: "Build guest images"}
+	c := parent(&cobra.Command{Use: "image", Short: "Build guest images"})
 	var o imageBuildOptions
 	build := &cobra.Command{
 		Use:   "build [NAME...]",
@@ -89,12 +89,16 @@ func imageBuild(cmd *cobra.Command, g *globals, o imageBuildOptions, args []stri
 			return badInput(err)
 		}
 	}
+	cache, err := lab.CacheDir(g.log)
+	if err != nil {
+		return &exitError{code: exitInfra, err: err}
+	}
 	if withInitramfs {
-		if err := buildInitramfs(cmd, g, o.kernelPath); err != nil {
+		if err := buildInitramfs(cmd, g, o.kernelPath, cache); err != nil {
 			return err
 		}
 	}
-	b := rootfs.Builder{CacheDir: lab.CacheDir(), Mirror: o.mirror, Suite: o.suite, Refresh: o.refresh, Log: g.log}
+	b := rootfs.Builder{CacheDir: cache, Mirror: o.mirror, Suite: o.suite, Refresh: o.refresh, Log: g.log}
 	if isTerminal(os.Stderr) && os.Getenv("CI") != "true" {
 		b.Progress = os.Stderr
 	}
@@ -125,7 +129,7 @@ func imageBuild(cmd *cobra.Command, g *globals, o imageBuildOptions, args []stri
 	return nil
 }
 
-func buildInitramfs(cmd *cobra.Command, g *globals, kernelPath string) error {
+func buildInitramfs(cmd *cobra.Command, g *globals, kernelPath, cache string) error {
 	src, err := lab.SourceDir()
 	if err != nil {
 		return &exitError{code: exitInfra, err: err}
@@ -134,7 +138,7 @@ func buildInitramfs(cmd *cobra.Command, g *globals, kernelPath string) error {
 	if kernelPath != "" {
 		k, err = kernel.Open(kernelPath)
 	} else {
-		k, err = kernel.Stock{CacheDir: lab.CacheDir(), Log: g.log}.Get(cmd.Context())
+		k, err = kernel.Stock{CacheDir: cache, Log: g.log}.Get(cmd.Context())
 	}
 	if err != nil {
 		return &exitError{code: exitInfra, err: err}
@@ -145,7 +149,7 @@ func buildInitramfs(cmd *cobra.Command, g *globals, kernelPath string) error {
 			return &exitError{code: exitInfra, err: err}
 		}
 	}
-	img, err := image.Builder{CacheDir: lab.CacheDir(), Log: g.log}.Base(cmd.Context(), spec)
+	img, err := image.Builder{CacheDir: cache, Log: g.log}.Base(cmd.Context(), spec)
 	if err != nil {
 		return &exitError{code: exitInfra, err: err}
 	}

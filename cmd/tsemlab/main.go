@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -70,9 +71,40 @@ one failed, timed out or crashed; 2 bad input (usage, scenario errors);
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return badInput(fmt.Errorf("%w (see %s --help)", err, c.CommandPath()))
 	})
-	root.AddCommand(runCmd(g), validateCmd(g), doctorCmd(g), imageCmd(g), showCmd(g), modelCmd(g), explainCmd(g))
+	root.AddCommand(runCmd(g), validateCmd(g), doctorCmd(g), imageCmd(g), kernelCmd(g), bisectCmd(g), showCmd(g), modelCmd(g), explainCmd(g))
+	parent(root)
 	err := root.ExecuteContext(ctx)
 	os.Exit(exitCode(err))
+}
+
+// parent makes c, a command that groups subcommands, refuse anything else
+// as an unknown command (exit 2, with a did-you-mean). Cobra would print
+// the help and exit 0, so that a misspelt subcommand in a script passed.
+// With no arguments c prints its help.
+func parent(c *cobra.Command) *cobra.Command {
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // cobra's default, set only on its own path
+	}
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf("; did you mean %q?", s[0])
+		} else {
+			var names []string
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() {
+					names = append(names, sub.Name())
+				}
+			}
+			msg += "; the commands are " + strings.Join(names, ", ")
+		}
+		return badInput(fmt.Errorf("%s (see %s --help)", msg, cmd.CommandPath()))
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error { return cmd.Help() }
+	return c
 }
 
 func exitCode(err error) int {

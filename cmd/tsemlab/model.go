@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -18,7 +18,7 @@ import (
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func modelCmd(g *globals) *cobra.Command {
-	c := &cobra.Command{Use: "model", Short: "Work with TSEM security models (Quixote format)"}
+	c := parent(&cobra.Command{Use: "model", Short: "Work with TSEM security models (Quixote format)"})
 	c.AddCommand(&cobra.Command{
 		Use:   "pseudonym PATH...",
 		Short: "Print the pseudonym line for each path",
@@ -66,18 +66,34 @@ computes it. Paste the lines into a model learned with them active.
 		Short: "Add forensic coefficients to a model (like quixote-console -M -u)",
 		Long: `Backprop prints MODEL with every coefficient of FORENSICS_COEFFICIENTS (one hex
 value per line, as in a phase's forensics_coefficients artifact) that it lacks
-added as a state, after a "# N forensic updates" comment.`,
+added as a state, after a "# N forensic updates" comment.
+
+Every coefficient must be a hex digest of the model's length; the first one
+that is not is reported as FILE:LINE and nothing is written (exit 2). The
+result is checked as "model lint" would before it is printed.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := readModel(args[0])
 			if err != nil {
 				return badInput(err)
 			}
-			coeffs, err := readLines(args[1])
+			f, err := os.Open(args[1])
 			if err != nil {
 				return badInput(err)
 			}
+			defer f.Close()
+			coeffs, err := model.ReadCoefficients(f, m.HexLen())
+			var se *model.SyntaxError
+			switch {
+			case errors.As(err, &se):
+				return badInput(fmt.Errorf("%s:%d: %s; nothing written", args[1], se.Line, se.Msg))
+			case err != nil:
+				return badInput(fmt.Errorf("%s: %w", args[1], err))
+			}
 			n := model.Backprop(m, coeffs)
+			if err := m.Check(); err != nil {
+				return badInput(fmt.Errorf("%s with the coefficients of %s added would not load (%w); nothing written", args[0], args[1], err))
+			}
 			fmt.Fprintf(os.Stderr, "added %d forensic coefficient(s)\n", n)
 			_, err = m.WriteTo(os.Stdout)
 			return err
@@ -152,20 +168,4 @@ func readModel(path string) (*model.Model, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
-}
-
-func readLines(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if l := strings.TrimSpace(sc.Text()); l != "" {
-			out = append(out, l)
-		}
-	}
-	return out, sc.Err()
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -12,9 +14,10 @@ import (
 	"github.com/tsemlab/tsemlab/harness/boot"
 	"github.com/tsemlab/tsemlab/harness/lab"
 	"github.com/tsemlab/tsemlab/harness/report"
-	"github.com/tsemlab/tsemlab/harness/result"
+	"github.com/tsemlab/tsemlab/harness/resultdir"
 	"github.com/tsemlab/tsemlab/harness/runner"
 	"github.com/tsemlab/tsemlab/harness/scenario"
+	"github.com/tsemlab/tsemlab/harness/tempdir"
 )
 
 type runFlags struct {
@@ -41,7 +44,9 @@ ends, so an interrupted run keeps what it found.
 With no --kernel, Debian's linux-image-cloud-amd64 is fetched with apt on
 first use and cached (it has no TSEM: TSEM scenarios are skipped with the
 reason). The guest image is built from this source tree with u-root on first
-use and cached by a hash of its inputs.
+use and cached by a hash of its inputs, and so are the workload images
+(images/NAME.yaml) that scenarios name with image: (a few minutes each, as
+root; see images/README.md).
 
 With --snapshot=auto (the default) the guest boots once per kernel, image,
 accelerator, memory size, kernel arguments and QEMU version: it is saved
@@ -60,7 +65,7 @@ first (timings.json in the cache); results stay in file order.`,
 	}
 	fl := c.Flags()
 	fl.StringVar(&f.kernel, "kernel", os.Getenv("TSEMLAB_KERNEL"), "bzImage to boot (default: Debian's cloud kernel, fetched and cached; env TSEMLAB_KERNEL)")
-	fl.StringVar(&f.out, "out", "", "results directory (default results/<UTC timestamp>)")
+	fl.StringVar(&f.out, "out", "", "results directory (default results/<UTC time>-<random>, linked from results/latest)")
 	fl.StringVar(&f.junit, "junit", "", "write JUnit XML to this file")
 	fl.StringVar(&f.json, "json", "", "write the results as JSON to this file")
 	fl.StringVar(&f.format, "format", "human", "stdout format: human, ktap or json")
@@ -84,9 +89,7 @@ func envOr(name, def string) string {
 
 func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	ctx := cmd.Context()
-	switch f.format {
-	case "human", "ktap", "json":
-	default:
+	if !slices.Contains(report.Formats, f.format) {
 		return badInput(fmt.Errorf("--format %q: use human, ktap or json", f.format))
 	}
 	if f.jobs < 1 {
@@ -95,36 +98,48 @@ func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	if f.snapshot != "auto" && f.snapshot != "off" {
 		return badInput(fmt.Errorf("--snapshot %q: use auto or off", f.snapshot))
 	}
-	scenarios, err := scenario.LoadAll(args)
+	scenarios, err := scenario.LoadAll(ctx, args)
 	if err != nil {
-		return badInput(err)
+		return loadFailed(ctx, err)
 	}
 	scenarios, err = scenario.Select(scenarios, f.only, f.skip)
 	if err != nil {
 		return badInput(err)
 	}
+	tempdir.Sweep(g.log)
 	src, err := lab.SourceDir()
 	if err != nil {
 		return &exitError{code: exitInfra, err: err}
 	}
-	l, err := lab.Prepare(ctx, lab.Options{KernelPath: f.kernel, Accel: f.accel, CacheDir: lab.CacheDir(), SourceDir: src, Log: g.log})
+	cache, err := lab.CacheDir(g.log)
+	if err != nil {
+		return &exitError{code: exitInfra, err: err}
+	}
+	images, err := lab.RootFS(ctx, rootfsOptions(g, src, cache), scenarios)
+	if err != nil {
+		if errors.Is(err, lab.ErrInfra) {
+			return &exitError{code: exitInfra, err: err}
+		}
+		return badInput(err)
+	}
+	l, err := lab.Prepare(ctx, lab.Options{KernelPath: f.kernel, Accel: f.accel, CacheDir: cache, SourceDir: src, Log: g.log})
 	if err != nil {
 		if ctx.Err() != nil {
 			return &exitError{code: exitInfra, err: fmt.Errorf("interrupted: %w", err)}
 		}
 		return &exitError{code: exitInfra, err: err}
 	}
+	defer l.Close()
 	out := f.out
 	if out == "" {
-		out = filepath.Join("results", time.Now().UTC().Format("20060102T150405Z"))
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
+		if out, err = resultdir.New("results", time.Now()); err != nil {
+			return &exitError{code: exitInfra, err: err}
+		}
+		if err := resultdir.Latest(out); err != nil {
+			g.log.Warn("results/latest still points at an earlier run", "err", err)
+		}
+	} else if err := os.MkdirAll(out, 0o755); err != nil {
 		return &exitError{code: exitInfra, err: err}
-	}
-	if f.out == "" {
-		latest := filepath.Join(filepath.Dir(out), "latest")
-		_ = os.Remove(latest)
-		_ = os.Symlink(filepath.Base(out), latest)
 	}
 	human := f.format == "human"
 	color := human && isTerminal(os.Stdout) && os.Getenv("CI") == "" && os.Getenv("NO_COLOR") == ""
@@ -135,15 +150,19 @@ func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	progress := report.NewProgress(progressTo, report.HumanOptions{Color: color})
 	var snapshots *boot.Snapshots
 	if f.snapshot == "auto" {
-		snapshots = &boot.Snapshots{Dir: filepath.Join(lab.CacheDir(), "snapshots"), Log: g.log}
+		snapshots = &boot.Snapshots{Dir: filepath.Join(cache, "snapshots"), Log: g.log}
 	}
 	run := runner.Run(ctx, runner.Config{
 		Kernel: l.Kernel, Image: l.Image, Accel: l.Accel, QEMU: l.QEMU, QEMUVersion: l.QEMUVersion,
 		OutDir: out, Timeout: f.timeout, Jobs: f.jobs, MemoryMiB: f.memory, Append: f.appendArgs, Facts: l.Facts,
-		Log: g.log, Observer: progress, Snapshots: snapshots, Timings: filepath.Join(lab.CacheDir(), "timings.json"),
+		Log: g.log, Observer: progress, RootFS: images, Snapshots: snapshots, Timings: filepath.Join(cache, "timings.json"),
 	}, scenarios)
-	if err := writeReports(run, f, out, color); err != nil {
-		return &exitError{code: exitInfra, err: err}
+	err = report.WriteAll(run, report.Options{
+		Stdout: os.Stdout, Format: f.format, Color: color, Dir: out, JUnit: f.junit, JSON: f.json,
+		GitHubSummary: os.Getenv("GITHUB_STEP_SUMMARY"), GitHubAnnotations: os.Getenv("GITHUB_ACTIONS") == "true",
+	})
+	if err != nil {
+		return &exitError{code: exitInfra, err: fmt.Errorf("reports: %w", err)}
 	}
 	fmt.Fprintf(os.Stderr, "results: %s\n", out)
 	if ctx.Err() != nil {
@@ -161,65 +180,14 @@ func (silent) Error() string { return "" }
 
 var errSilent error = silent{}
 
-func writeReports(run *result.Run, f *runFlags, out string, color bool) error {
-	var err error
-	switch f.format {
-	case "human":
-		fmt.Println()
-		err = report.Human(os.Stdout, run, report.HumanOptions{Color: color})
-	case "ktap":
-		err = report.KTAP(os.Stdout, run)
-	case "json":
-		err = report.JSON(os.Stdout, run)
+// rootfsOptions builds the workload images from the checkout's images/,
+// with progress on a terminal.
+func rootfsOptions(g *globals, src, cache string) lab.RootFSOptions {
+	o := lab.RootFSOptions{Dir: filepath.Join(src, "images"), CacheDir: cache, Log: g.log}
+	if isTerminal(os.Stderr) && os.Getenv("CI") != "true" {
+		o.Progress = os.Stderr
 	}
-	if err != nil {
-		return err
-	}
-	files := map[string]func(*os.File) error{}
-	if f.junit != "" {
-		files[f.junit] = func(w *os.File) error { return report.JUnit(w, run) }
-	}
-	if f.json != "" {
-		files[f.json] = func(w *os.File) error { return report.JSON(w, run) }
-	}
-	files[filepath.Join(out, "junit.xml")] = func(w *os.File) error { return report.JUnit(w, run) }
-	files[filepath.Join(out, "results.ktap")] = func(w *os.File) error { return report.KTAP(w, run) }
-	if p := os.Getenv("GITHUB_STEP_SUMMARY"); p != "" {
-		if err := appendTo(p, func(w *os.File) error { return report.GitHubSummary(w, run) }); err != nil {
-			return err
-		}
-	}
-	if os.Getenv("GITHUB_ACTIONS") == "true" {
-		if err := report.GitHubAnnotations(os.Stdout, run); err != nil {
-			return err
-		}
-	}
-	for p, write := range files {
-		w, err := os.Create(p)
-		if err != nil {
-			return err
-		}
-		if err := write(w); err != nil {
-			w.Close()
-			return fmt.Errorf("write %s: %w", p, err)
-		}
-		if err := w.Close(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func appendTo(path string, write func(*os.File) error) error {
-	w, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if err := write(w); err != nil {
-		w.Close()
-		return err
-	}
-	return w.Close()
+	return o
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

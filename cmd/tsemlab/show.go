@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/tsemlab/tsemlab/harness/explain"
 	"github.com/tsemlab/tsemlab/harness/report"
 	"github.com/tsemlab/tsemlab/harness/result"
+	"github.com/tsemlab/tsemlab/harness/resultdir"
 )
 
 func showCmd(g *globals) *cobra.Command {
@@ -22,7 +25,9 @@ func showCmd(g *globals) *cobra.Command {
 		Short: "Show a past run: steps, outcomes, evidence, TSEM trajectory and forensics",
 		Long: `Show reads a run's results directory (or one scenario's directory inside it)
 and prints each scenario's steps with expected and seen outcomes and the
-evidence. With --forensics or --trajectory it lists the TSEM event records of
+evidence, then the seccomp profiles learn phases recorded, with the count
+of each system call, and the AppArmor denials and seccomp refusals the
+kernel logged for steps. With --forensics or --trajectory it lists the TSEM event records of
 each phase one readable line per event; --type keeps one hook (file_open ...).
 With --explain it does what 'tsemlab explain' does for every scenario.`,
 		Example: `  tsemlab show results/latest
@@ -30,7 +35,12 @@ With --explain it does what 'tsemlab explain' does for every scenario.`,
   tsemlab show --trajectory --type file_open results/latest/process-grep`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			run, err := readRun(args[0])
+			d, err := resultdir.Open(args[0])
+			if err != nil {
+				return badInput(err)
+			}
+			defer d.Close()
+			run, err := d.Run()
 			if err != nil {
 				return badInput(err)
 			}
@@ -38,7 +48,10 @@ With --explain it does what 'tsemlab explain' does for every scenario.`,
 				return explainRun(os.Stdout, run, explain.Options{})
 			}
 			if !trajectory && !forensics {
-				return report.Human(os.Stdout, run, report.HumanOptions{Verbose: true})
+				if err := report.Human(os.Stdout, run, report.HumanOptions{Verbose: true}); err != nil {
+					return err
+				}
+				return report.Labs(os.Stdout, run)
 			}
 			kinds := []string{}
 			if trajectory {
@@ -48,17 +61,19 @@ With --explain it does what 'tsemlab explain' does for every scenario.`,
 				kinds = append(kinds, "forensics")
 			}
 			for _, sc := range run.Scenarios {
-				dir := sc.Dir
 				for _, p := range sc.Phases {
 					for _, k := range kinds {
-						path := filepath.Join(dir, p.Name+"."+k)
-						data, err := os.ReadFile(path)
-						if err != nil {
+						name := p.Name + "." + k
+						data, err := d.Artifact(sc, name)
+						if errors.Is(err, fs.ErrNotExist) {
 							continue
+						}
+						if err != nil {
+							return badInput(err)
 						}
 						evs, err := event.ParseAll(bytes.NewReader(data))
 						if err != nil {
-							return badInput(fmt.Errorf("%s: %w", path, err))
+							return badInput(fmt.Errorf("%s: %w", filepath.Join(sc.Dir, name), err))
 						}
 						if err := report.Events(os.Stdout, fmt.Sprintf("%s %s %s", sc.Name, p.Name, k), evs, hook); err != nil {
 							return err
@@ -76,30 +91,13 @@ With --explain it does what 'tsemlab explain' does for every scenario.`,
 	return c
 }
 
-// readRun loads results.json from a run directory, or wraps result.json of
-// a scenario directory as a one-scenario run.
+// readRun reads the run in dir (a run's or one scenario's results
+// directory), confined to it: see resultdir.
 func readRun(dir string) (*result.Run, error) {
-	if f, err := os.Open(filepath.Join(dir, "results.json")); err == nil {
-		defer f.Close()
-		run, err := report.ReadJSON(f)
-		if err != nil {
-			return nil, fmt.Errorf("%s/results.json: %w", dir, err)
-		}
-		// The run may have moved since it was written: scenario
-		// directories are found beside results.json.
-		for _, sc := range run.Scenarios {
-			sc.Dir = filepath.Join(dir, sc.Name)
-		}
-		return run, nil
-	}
-	data, err := os.ReadFile(filepath.Join(dir, "result.json"))
+	d, err := resultdir.Open(dir)
 	if err != nil {
-		return nil, fmt.Errorf("%s holds neither results.json (a run) nor result.json (a scenario): is it a tsemlab results directory?", dir)
+		return nil, err
 	}
-	var sc result.Scenario
-	if err := jsonUnmarshal(data, &sc); err != nil {
-		return nil, fmt.Errorf("%s/result.json: %w", dir, err)
-	}
-	sc.Dir = dir
-	return &result.Run{Dir: dir, Duration: sc.Duration, Scenarios: []*result.Scenario{&sc}}, nil
+	defer d.Close()
+	return d.Run()
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -17,9 +18,9 @@ exactly as run does, and prints every error as file:line:col: message.
 Exit 0 when all are valid, 2 otherwise.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			all, err := scenario.LoadAll(args)
+			all, err := scenario.LoadAll(cmd.Context(), args)
 			if err != nil {
-				return badInput(err)
+				return loadFailed(cmd.Context(), err)
 			}
 			for _, s := range all {
 				steps := 0
@@ -31,4 +32,14 @@ Exit 0 when all are valid, 2 otherwise.`,
 			return nil
 		},
 	}
+}
+
+// loadFailed gives a scenario.LoadAll error its exit code: 2 for bad
+// scenarios, 3 when the user interrupted loading (as for an interrupted
+// run).
+func loadFailed(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return &exitError{code: exitInfra, err: err}
+	}
+	return badInput(err)
 }

@@ -50,6 +50,30 @@ type Spec struct {
 	// RestoreLimit bounds a restore, from QEMU's start to the guest's
 	// hello; default DefaultRestoreLimit.
 	RestoreLimit time.Duration
+	// Drives are workload images attached read-only, in order; the plan
+	// tells the guest where they are (GuestDrives).
+	Drives []Drive
+}
+
+// Drive is a workload root filesystem image (see harness/rootfs) attached
+// to the guest as a read-only disk.
+type Drive struct {
+	// Image is the name of its images/ definition.
+	Image string
+	// Path is the image file on the host.
+	Path string
+	// FSType is its filesystem ("erofs").
+	FSType string
+}
+
+// GuestDrives is the plan's record of drives: which guest device holds
+// which image, in the order Config attaches them. It does no I/O.
+func GuestDrives(drives []Drive) []protocol.Drive {
+	var out []protocol.Drive
+	for i, d := range drives {
+		out = append(out, protocol.Drive{Image: d.Image, Device: qemu.GuestDisk(i), FSType: d.FSType})
+	}
+	return out
 }
 
 // Guest is a started guest.
@@ -70,7 +94,7 @@ type Guest struct {
 // Config returns the QEMU configuration for s with the plan initramfs at
 // initrd. It does no I/O.
 func (s Spec) Config(initrd string) (*qemu.Config, error) {
-	return qemu.NewConfig(
+	opts := []qemu.Option{
 		qemu.WithBinary(s.QEMU),
 		qemu.WithKernel(s.Kernel, initrd),
 		qemu.WithAppend(qemu.DefaultAppend...),
@@ -78,7 +102,11 @@ func (s Spec) Config(initrd string) (*qemu.Config, error) {
 		qemu.WithAccel(s.Accel),
 		qemu.WithMemory(max(s.MemoryMiB, 1024)),
 		qemu.WithSockets(filepath.Join(s.Dir, "results.sock"), filepath.Join(s.Dir, "qmp.sock")),
-	)
+	}
+	for _, d := range s.Drives {
+		opts = append(opts, qemu.WithReadOnlyDrive(d.Path))
+	}
+	return qemu.NewConfig(opts...)
 }
 
 // Start writes the plan initramfs, starts QEMU and begins reading the

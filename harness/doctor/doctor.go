@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tsemlab/tsemlab/harness/facts"
+	"github.com/tsemlab/tsemlab/harness/kbuild"
 	"github.com/tsemlab/tsemlab/harness/kernel"
 	"github.com/tsemlab/tsemlab/harness/lab"
 	"github.com/tsemlab/tsemlab/harness/qemu"
@@ -111,6 +112,10 @@ func listCache(w io.Writer, cache string) {
 	kernels, _ := filepath.Glob(filepath.Join(cache, "kernels", "*", "boot", "vmlinuz-*"))
 	for _, k := range kernels {
 		fmt.Fprintf(w, "         kernel %s\n", k)
+	}
+	built, _ := kbuild.List(cache)
+	for _, k := range built {
+		fmt.Fprintf(w, "         built  %s: %s; config %s, sha256 %.12s; %s\n", k.Path, k.Source, k.ConfigInputs(), k.ConfigSHA256, k.Compiler)
 	}
 	images, _ := filepath.Glob(filepath.Join(cache, "initramfs", "*.cpio"))
 	for _, i := range images {

@@ -3,13 +3,17 @@ package doctor
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tsemlab/tsemlab/harness/kbuild"
 )
 
 func TestRun_MissingToolIsNamedWithItsFix(t *testing.T) {
@@ -56,4 +60,26 @@ func TestRun_ListsCachedKernelsAndImages(t *testing.T) {
 	require.NoError(t, Run(context.Background(), &out, Options{CacheDir: cache, LookPath: found}))
 	assert.Contains(t, out.String(), "kernel "+k)
 	assert.Contains(t, out.String(), "image  "+i)
+}
+
+func TestRun_ListsBuiltKernelsWithSourceAndConfig(t *testing.T) {
+	cache := t.TempDir()
+	dir := filepath.Join(cache, "kernels", "kbuild-0123456789abcdef01234567")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "bzImage"), nil, 0o644))
+	k := kbuild.Kernel{
+		Key:          "0123456789abcdef01234567" + strings.Repeat("0", 40),
+		Source:       kbuild.Identity{Kind: kbuild.KindGit, Revision: "fedcba9876543210fedcba9876543210fedcba98", DiffSHA256: "89ab01cd" + strings.Repeat("0", 56)},
+		Base:         "tinyconfig",
+		Fragments:    []kbuild.FragmentFile{{Name: "virt.config"}, {Name: "tsem.config"}},
+		ConfigSHA256: "aabbccddeeff00112233",
+		Compiler:     "gcc (Debian 12.2.0-14) 12.2.0",
+	}
+	data, err := json.Marshal(k)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "kbuild.json"), data, 0o644))
+	var out bytes.Buffer
+	found := func(name string) (string, error) { return "/usr/bin/" + name, nil }
+	require.NoError(t, Run(context.Background(), &out, Options{CacheDir: cache, LookPath: found}))
+	assert.Contains(t, out.String(), "built  "+filepath.Join(dir, "bzImage")+": git fedcba987654 + uncommitted changes 89ab01cd; config tinyconfig + virt.config + tsem.config, sha256 aabbccddeeff; gcc (Debian 12.2.0-14) 12.2.0\n")
 }

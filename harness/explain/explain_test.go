@@ -1,7 +1,6 @@
 package explain
 
 import (
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,21 +9,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tsemlab/tsemlab/internal/testutil"
 	"github.com/tsemlab/tsemlab/protocol"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "run go test -update to create it")
-	assert.Equal(t, string(want), got)
-}
 
 func phase(name string, model protocol.ModelMode, export, load string) protocol.Phase {
 	return protocol.Phase{Name: name, TSEM: &protocol.TSEM{Model: model, Export: export, Load: load}}
@@ -94,7 +81,7 @@ func TestWrite_Golden(t *testing.T) {
 			require.NoError(t, err)
 			var b strings.Builder
 			require.NoError(t, Write(&b, []*Report{r}))
-			golden(t, name+".explain.golden", b.String())
+			testutil.Golden(t, filepath.Join("testdata", name+".explain.golden"), []byte(b.String()))
 		})
 	}
 }

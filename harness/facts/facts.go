@@ -32,9 +32,13 @@ type Entry struct {
 	Learned      time.Time      `json:"learned"`
 }
 
-// Path is where the facts of kernelSHA booted with args are kept.
+// Path is where the facts of kernelSHA booted with args are kept. The
+// features the guest knows how to detect are part of the key: facts a
+// guest learned before it could detect a feature do not say the kernel
+// lacks it.
 func (c Cache) Path(kernelSHA string, args []string) string {
-	h := sha256.Sum256([]byte(kernelSHA + "\x00" + strings.Join(args, "\x00")))
+	key := kernelSHA + "\x00" + strings.Join(args, "\x00") + "\x00features:" + strings.Join(protocol.KnownFeatures, ",")
+	h := sha256.Sum256([]byte(key))
 	return filepath.Join(c.Dir, hex.EncodeToString(h[:8])+".json")
 }
 

@@ -3,8 +3,9 @@
 //
 // The base image holds u-root's core commands (one busybox binary), the
 // tsemlab-guest orchestrator as u-root's uinit, a few host programs with their
-// shared libraries (bash, GNU chown), an /etc with the users scenarios rely
-// on, and the stock kernel's modules the guest needs.
+// shared libraries (bash, GNU chown, and runc when the host has it), an
+// /etc with the users scenarios rely on, and the stock kernel's modules the
+// guest needs.
 package image
 
 import (
@@ -22,6 +23,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -57,12 +59,25 @@ var Commands = []string{
 
 // HostPrograms are copied from the host with their shared libraries, for
 // what u-root lacks or does differently: bash (the documented experiments
-// type into bash) and GNU chown (u-root has none).
-var HostPrograms = []string{"bash", "chown"}
+// type into bash), GNU chown (u-root has none), GNU ls, chmod and mkdir
+// (the seccomp labs learn and enforce profiles of real C programs, whose
+// system calls do not vary from run to run like a Go runtime's; u-root's
+// chmod cannot set the setuid bit), and Debian's apparmor_parser (the
+// AppArmor labs load profiles with it). In /bin they come before u-root's
+// commands on the guest's PATH.
+var HostPrograms = []string{"bash", "chown", "ls", "chmod", "mkdir", "apparmor_parser"}
+
+// OptionalHostPrograms are packed like HostPrograms when the host has them:
+// Debian's runc runs container-mode scenarios. Without it the image is
+// built without, and container scenarios are refused before anything boots
+// (lab.RootFS says to install it).
+var OptionalHostPrograms = []string{"runc"}
 
 // GuestModules are the stock-kernel modules the orchestrator loads when they
-// are modules and not built in: pvpanic lets QEMU report GUEST_PANICKED.
-var GuestModules = []string{"pvpanic_pci"}
+// are modules and not built in: pvpanic lets QEMU report GUEST_PANICKED;
+// virtio_pci and virtio_blk give the guest the workload image's disk, erofs
+// reads it and overlay puts a writable layer on it.
+var GuestModules = []string{"pvpanic_pci", "virtio_pci", "virtio_blk", "erofs", "overlay"}
 
 // Spec is what goes into a base image.
 type Spec struct {
@@ -80,6 +95,22 @@ type Image struct {
 	SHA256 string `json:"sha256"`
 	// Key is the hash of the inputs it was built from.
 	Key string `json:"key"`
+
+	// release drops the shared lock Base holds on Path while the image
+	// is in use; nil for an Image that Base did not return.
+	release func()
+}
+
+// Release tells the cache the image is no longer in use, so that a later
+// build may prune it. Base holds a shared lock on the image file from the
+// moment it returns it (pruning skips locked images), so that a run keeps
+// its image however many other runs build new ones meanwhile; the lock
+// also ends when the process exits. Release may be called more than once.
+func (img *Image) Release() {
+	if img != nil && img.release != nil {
+		img.release()
+		img.release = nil
+	}
 }
 
 // Builder builds and caches base images.
@@ -111,6 +142,15 @@ func (b Builder) Base(ctx context.Context, spec Spec) (*Image, error) {
 	if data, err := os.ReadFile(meta); err == nil {
 		var img Image
 		if json.Unmarshal(data, &img) == nil && img.Key == key && exists(out) {
+			img.Path = out // where it is now, should the cache have moved
+			// The newest-used images survive pruning: a hit counts as use.
+			now := time.Now()
+			if err := os.Chtimes(out, now, now); err != nil {
+				b.Log.Warn("cannot mark the cached initramfs as used; a later build may prune it after this run", "path", out, "err", err)
+			}
+			if err := img.hold(ctx); err != nil {
+				return nil, err
+			}
 			return &img, nil
 		}
 	}
@@ -140,6 +180,9 @@ func (b Builder) Base(ctx context.Context, spec Spec) (*Image, error) {
 	if err := os.WriteFile(meta, data, 0o644); err != nil {
 		return nil, err
 	}
+	if err := img.hold(ctx); err != nil {
+		return nil, err
+	}
 	prune(dir, keepImages, b.Log)
 	b.Log.Info("built u-root initramfs", "path", out, "took", time.Since(started).Round(time.Second))
 	return &img, nil
@@ -149,7 +192,23 @@ func (b Builder) Base(ctx context.Context, spec Spec) (*Image, error) {
 // change to the guest's sources makes a new one.
 const keepImages = 4
 
-// prune removes all but the newest keep images from dir.
+// hold takes the shared lock that keeps prune away from img until Release.
+// Base calls it under the cache directory's lock, which prune also runs
+// under, so no prune can remove the file between the check and the lock.
+func (img *Image) hold(ctx context.Context) error {
+	release, err := filelock.Shared(ctx, img.Path)
+	if err != nil {
+		return fmt.Errorf("mark initramfs in use: %w", err)
+	}
+	img.release = release
+	return nil
+}
+
+// prune removes all but the newest keep images from dir (newest by
+// modification time, which a cache hit updates). An image that a running
+// tsemlab holds (see Image.Release) is kept whatever its age: prune takes
+// an exclusive lock on each image it removes without waiting and skips the
+// ones it cannot lock.
 func prune(dir string, keep int, log *slog.Logger) {
 	imgs, _ := filepath.Glob(filepath.Join(dir, "*.cpio"))
 	type aged struct {
@@ -164,9 +223,20 @@ func prune(dir string, keep int, log *slog.Logger) {
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].mod > all[j].mod })
 	for i := keep; i < len(all); i++ {
-		log.Debug("pruning old initramfs", "path", all[i].path)
-		os.Remove(all[i].path)
-		os.Remove(all[i].path + ".json")
+		p := all[i].path
+		unlock, err := filelock.TryLock(p)
+		if errors.Is(err, filelock.ErrLocked) {
+			log.Debug("keeping an old initramfs another tsemlab is using", "path", p)
+			continue
+		}
+		if err != nil {
+			log.Debug("not pruning initramfs", "path", p, "err", err)
+			continue
+		}
+		log.Debug("pruning old initramfs", "path", p)
+		os.Remove(p)
+		os.Remove(p + ".json")
+		unlock()
 	}
 }
 
@@ -183,8 +253,10 @@ func build(ctx context.Context, spec Spec, hosts map[string]string, tmp, out str
 		ucmds = append(ucmds, "github.com/u-root/u-root/cmds/core/"+c)
 	}
 	var files []string
-	for _, name := range HostPrograms {
-		files = append(files, hosts[name]+":bin/"+name)
+	for _, name := range append(slices.Clone(HostPrograms), OptionalHostPrograms...) {
+		if p, ok := hosts[name]; ok {
+			files = append(files, p+":bin/"+name)
+		}
 	}
 	l := llog.New(slog.LevelWarn, func(format string, v ...any) {
 		log.Debug(fmt.Sprintf(format, v...))
@@ -264,18 +336,31 @@ func baseArchive(spec Spec) (*cpio.Archive, error) {
 	return a, nil
 }
 
-// hostPrograms resolves HostPrograms on the host's PATH.
+// hostPrograms resolves HostPrograms, and those of OptionalHostPrograms
+// the host has, on the host's PATH.
 func hostPrograms() (map[string]string, error) {
 	out := map[string]string{}
 	for _, name := range HostPrograms {
 		p, err := exec.LookPath(name)
+		for _, dir := range []string{"/usr/sbin", "/sbin"} {
+			if err != nil {
+				p, err = exec.LookPath(filepath.Join(dir, name))
+			}
+		}
 		if err != nil {
-			return nil, fmt.Errorf("the guest image needs the host's %s: install it (apt-get install bash coreutils)", name)
+			return nil, fmt.Errorf("the guest image needs the host's %s: install it (apt-get install bash coreutils apparmor)", name)
 		}
 		if p, err = filepath.EvalSymlinks(p); err != nil {
 			return nil, err
 		}
 		out[name] = p
+	}
+	for _, name := range OptionalHostPrograms {
+		if p, err := exec.LookPath(name); err == nil {
+			if p, err = filepath.EvalSymlinks(p); err == nil {
+				out[name] = p
+			}
+		}
 	}
 	return out, nil
 }
@@ -286,13 +371,13 @@ func hostPrograms() (map[string]string, error) {
 func inputKey(spec Spec, hosts map[string]string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "tsemlab-initramfs v1\n%s\n%s\n", runtime.Version(), goVersion())
-	fmt.Fprintf(h, "commands %v\nhost %v\nmodules-for %s\n", Commands, HostPrograms, spec.KernelRelease)
+	fmt.Fprintf(h, "commands %v\nhost %v\nmodules-for %s\n", Commands, sortedKeys(hosts), spec.KernelRelease)
 	fmt.Fprintf(h, "etc %q %q\n", passwd, group)
 	var files []string
 	for _, f := range []string{"go.mod", "go.sum"} {
 		files = append(files, filepath.Join(spec.SourceDir, f))
 	}
-	for _, d := range []string{"cmd/tsemlab-guest", "orchestrator", "protocol", "model", "event"} {
+	for _, d := range []string{"cmd/tsemlab-guest", "orchestrator", "protocol", "model", "event", "seccomp"} {
 		root := filepath.Join(spec.SourceDir, d)
 		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 			if err != nil {
@@ -328,6 +413,15 @@ func inputKey(spec Spec, hosts map[string]string) (string, error) {
 		fmt.Fprintf(h, "%s %s\n", rel, sum)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func goVersion() string {

@@ -2,6 +2,7 @@ package image
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/u-root/mkuimage/cpio"
 
+	"github.com/tsemlab/tsemlab/harness/filelock"
 	"github.com/tsemlab/tsemlab/harness/kernel"
 	"github.com/tsemlab/tsemlab/protocol"
 )
@@ -287,4 +289,61 @@ func baseNames(paths []string) []string {
 		out = append(out, filepath.Base(p))
 	}
 	return out
+}
+
+func TestPrune_SkipsAnImageInUse(t *testing.T) {
+	dir := t.TempDir()
+	for i := 0; i < 6; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("%d.cpio", i))
+		require.NoError(t, os.WriteFile(p, nil, 0o644))
+		when := time.Unix(int64(1000+i), 0)
+		require.NoError(t, os.Chtimes(p, when, when))
+	}
+	// A run uses the oldest image (as Base leaves it).
+	inUse := &Image{Path: filepath.Join(dir, "0.cpio")}
+	require.NoError(t, inUse.hold(context.Background()))
+	prune(dir, 4, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	left, _ := filepath.Glob(filepath.Join(dir, "*.cpio"))
+	assert.ElementsMatch(t, []string{"0.cpio", "2.cpio", "3.cpio", "4.cpio", "5.cpio"}, baseNames(left))
+
+	inUse.Release()
+	inUse.Release()
+	prune(dir, 4, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	left, _ = filepath.Glob(filepath.Join(dir, "*.cpio"))
+	assert.ElementsMatch(t, []string{"2.cpio", "3.cpio", "4.cpio", "5.cpio"}, baseNames(left), "released, it goes")
+}
+
+// TestBase_CacheHitMarksTheImageUsedAndHoldsIt checks the two things that
+// keep a running run's image from being pruned: a hit renews its age and
+// holds a shared lock until Release.
+func TestBase_CacheHitMarksTheImageUsedAndHoldsIt(t *testing.T) {
+	src := sourceTree(t)
+	cache := t.TempDir()
+	hosts, err := hostPrograms()
+	require.NoError(t, err)
+	spec := Spec{SourceDir: src}
+	key, err := inputKey(spec, hosts)
+	require.NoError(t, err)
+	dir := filepath.Join(cache, "initramfs")
+	out := filepath.Join(dir, key[:16]+".cpio")
+	write(t, out, "cached image")
+	meta, err := json.Marshal(Image{Path: out, SHA256: "abc", Key: key})
+	require.NoError(t, err)
+	write(t, out+".json", string(meta))
+	old := time.Now().Add(-30 * 24 * time.Hour)
+	require.NoError(t, os.Chtimes(out, old, old))
+
+	img, err := Builder{CacheDir: cache, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}.Base(context.Background(), spec)
+	require.NoError(t, err)
+	assert.Equal(t, out, img.Path)
+	st, err := os.Stat(out)
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now(), st.ModTime(), time.Minute, "a hit renews the image's age")
+
+	_, err = filelock.TryLock(out)
+	require.ErrorIs(t, err, filelock.ErrLocked, "the image is held while in use")
+	img.Release()
+	unlock, err := filelock.TryLock(out)
+	require.NoError(t, err)
+	unlock()
 }

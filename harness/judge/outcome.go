@@ -215,7 +215,11 @@ func kernelText(end protocol.StepEnd) string {
 		more += len(lines) - show
 		lines = lines[:show]
 	}
-	text := "kernel: " + strings.Join(lines, " | ")
+	words := make([]string, len(lines))
+	for i, l := range lines {
+		words[i] = KernelLine(l)
+	}
+	text := "kernel: " + strings.Join(words, " | ")
 	if more > 0 {
 		text += fmt.Sprintf(" (and %d more)", more)
 	}

@@ -26,7 +26,7 @@ func Step(spec scenario.Step, index int, end protocol.StepEnd) *result.Step {
 		Seen: seen, ExitCode: end.ExitCode, Signal: end.Signal, Stdout: end.Stdout, Stderr: end.Stderr,
 		Evidence: evidence, KernelLog: end.KernelLog, Forensics: end.Forensics, Duration: result.Duration(end.Duration),
 	}
-	st.Checks = checks(spec.Expect, st, end)
+	st.Checks = append(checks(spec.Expect, st, end), httpChecks(spec.HTTP, st, end)...)
 	switch {
 	case seen == protocol.OutcomeNotRun:
 		st.Status = result.NotRun

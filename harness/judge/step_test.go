@@ -189,6 +189,43 @@ func TestStep_ChecksEveryExpectation(t *testing.T) {
 	}
 }
 
+func TestStep_ChecksHTTPStatusAndBody(t *testing.T) {
+	spec := scenario.Step{Run: "GET http://127.0.0.1/", HTTP: &scenario.HTTP{URL: "http://127.0.0.1/", ExpectStatus: 200, BodyContains: []string{"it works"}}}
+	served := protocol.StepEnd{Session: protocol.SessionShell, Stdout: "<h1>tsemlab httpd: it works</h1>\n", HTTP: &protocol.HTTPResponse{Status: 200}}
+	missing := protocol.StepEnd{Session: protocol.SessionShell, Stdout: "Not Found", HTTP: &protocol.HTTPResponse{Status: 404}}
+	refused := protocol.StepEnd{Session: protocol.SessionShell, ExitCode: 1, Stderr: "dial tcp 127.0.0.1:80: connect: connection refused",
+		HTTP: &protocol.HTTPResponse{Error: "dial tcp 127.0.0.1:80: connect: connection refused"}}
+	tests := []struct {
+		name       string
+		end        protocol.StepEnd
+		wantStatus result.Status
+		want       []result.Check
+	}{
+		{name: "served", end: served, wantStatus: result.Pass, want: []result.Check{
+			{What: "outcome", Want: "allow", Got: "allow (decided by: exit status 0)", OK: true},
+			{What: "http status", Want: "200", Got: "200", OK: true},
+			{What: `http body contains "it works"`, Want: "it works", Got: "<h1>tsemlab httpd: it works</h1>\n", OK: true}}},
+		{name: "another status fails the status and body checks, not the outcome", end: missing, wantStatus: result.Fail, want: []result.Check{
+			{What: "outcome", Want: "allow", Got: "allow (decided by: exit status 0)", OK: true},
+			{What: "http status", Want: "200", Got: "404"},
+			{What: `http body contains "it works"`, Want: "it works", Got: "Not Found"}}},
+		{name: "no response is an error with the reason in every check", end: refused, wantStatus: result.Fail, want: []result.Check{
+			{What: "outcome", Want: "allow", Got: "error (decided by: exit status 1, with no evidence of a refusal)"},
+			{What: "http status", Want: "200", Got: "(no response: dial tcp 127.0.0.1:80: connect: connection refused)"},
+			{What: `http body contains "it works"`, Want: "it works", Got: "(no response: dial tcp 127.0.0.1:80: connect: connection refused)"}}},
+		{name: "a step that did not run", end: protocol.StepEnd{NotRun: "the session's shell had already exited"}, wantStatus: result.NotRun},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := Step(spec, 1, tt.end)
+			assert.Equal(t, tt.wantStatus, st.Status)
+			if tt.want != nil {
+				assert.Equal(t, tt.want, st.Checks)
+			}
+		})
+	}
+}
+
 func TestStep_ShortExcerptOfLongOutput(t *testing.T) {
 	long := strings.Repeat("a", 500) + "NEEDLE" + strings.Repeat("é", 500)
 	st := Step(scenario.Step{Expect: scenario.StepExpect{StdoutContains: []string{"NEEDLE", "missing"}}}, 1, protocol.StepEnd{Stdout: long})

@@ -48,11 +48,22 @@ func ParseFragment(name string, r io.Reader) (*Fragment, error) {
 	return f, sc.Err()
 }
 
-// Missing returns the fragment's options that a final .config (as parsed by
-// ParseFragment) does not have with the requested value: olddefconfig drops
-// options whose dependencies are unmet, silently.
-func (f *Fragment) Missing(config *Fragment) []string {
-	var out []string
+// Mismatch is one option of a fragment that a final .config does not have
+// with the requested value.
+type Mismatch struct {
+	Option string // "CONFIG_SECURITY_TSEM"
+	Want   string // as the fragment writes it; "n" for "is not set"
+	Got    string // as the .config has it; "n" when absent or not set
+}
+
+func (m Mismatch) String() string { return fmt.Sprintf("%s=%s (got %s)", m.Option, m.Want, m.Got) }
+
+// Mismatches returns the fragment's options that a final .config (as
+// parsed by ParseFragment) does not have with the requested value, in the
+// fragment's order: olddefconfig drops options whose dependencies are
+// unmet, silently.
+func (f *Fragment) Mismatches(config *Fragment) []Mismatch {
+	var out []Mismatch
 	for _, opt := range f.Order {
 		want := f.Options[opt]
 		got, ok := config.Options[opt]
@@ -60,8 +71,17 @@ func (f *Fragment) Missing(config *Fragment) []string {
 			got = "n"
 		}
 		if got != want {
-			out = append(out, fmt.Sprintf("%s=%s (got %s)", opt, want, got))
+			out = append(out, Mismatch{Option: opt, Want: want, Got: got})
 		}
+	}
+	return out
+}
+
+// Missing is Mismatches as text ("CONFIG_D=y (got n)").
+func (f *Fragment) Missing(config *Fragment) []string {
+	var out []string
+	for _, m := range f.Mismatches(config) {
+		out = append(out, m.String())
 	}
 	return out
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/tsemlab/tsemlab/harness/image"
 	"github.com/tsemlab/tsemlab/harness/kernel"
 	"github.com/tsemlab/tsemlab/harness/qemu"
+	"github.com/tsemlab/tsemlab/harness/tempdir"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -48,6 +49,10 @@ type Lab struct {
 	QEMUVersion string
 }
 
+// Close releases what the lab holds for its run: the guest image, which
+// the image cache does not prune while a lab uses it.
+func (l *Lab) Close() { l.Image.Release() }
+
 // ErrInfra classifies failures of the environment (QEMU missing, kernel not
 // found, image build failed), which `tsemlab run` exits 3 for: test with
 // errors.Is. It adds nothing to the message.
@@ -61,18 +66,6 @@ func (e *infraError) Unwrap() error        { return e.err }
 func (e *infraError) Is(target error) bool { return target == ErrInfra }
 
 func infra(err error) error { return &infraError{err} }
-
-// CacheDir is $TSEMLAB_CACHE, else $XDG_CACHE_HOME/tsemlab, else
-// ~/.cache/tsemlab.
-func CacheDir() string {
-	if d := os.Getenv("TSEMLAB_CACHE"); d != "" {
-		return d
-	}
-	if d, err := os.UserCacheDir(); err == nil {
-		return filepath.Join(d, "tsemlab")
-	}
-	return filepath.Join(os.TempDir(), "tsemlab-cache")
-}
 
 // SourceDir finds the tsemlab checkout: $TSEMLAB_SRC, else above the
 // working directory, else above the running executable.
@@ -134,14 +127,10 @@ func Prepare(ctx context.Context, o Options) (*Lab, error) {
 		CacheFile:   filepath.Join(o.CacheDir, "accel.json"),
 		Fingerprint: fingerprint(l),
 		Boot: func(ctx context.Context, a qemu.Accel) error {
-			rep, err := l.ProbeBoot(ctx, a, o.Log)
-			if err == nil {
-				if ferr := l.Facts.Put(l.Kernel.SHA256, nil, rep.Hello, time.Now()); ferr != nil {
-					o.Log.Warn("kernel facts not remembered", "err", ferr)
-				}
-			}
+			_, err := l.ProbeBoot(ctx, a, o.Log)
 			return err
 		},
+		Log: o.Log,
 	}
 	l.Accel, err = probe.Choose(ctx, o.Accel)
 	if err != nil {
@@ -169,10 +158,10 @@ func fingerprint(l *Lab) string {
 }
 
 // ProbeBoot boots the lab's kernel and image with a probe plan (the guest
-// says hello and powers off) and reports what it found: the accelerator
-// probe and `tsemlab doctor` use it.
+// says hello and powers off), remembers the kernel's facts and reports what
+// it found: the accelerator probe and `tsemlab doctor` use it.
 func (l *Lab) ProbeBoot(ctx context.Context, a qemu.Accel, log *slog.Logger) (*BootReport, error) {
-	tmp, err := os.MkdirTemp("", "tsemlab-probe-")
+	tmp, err := tempdir.New("probe")
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +177,9 @@ func (l *Lab) ProbeBoot(ctx context.Context, a qemu.Accel, log *slog.Logger) (*B
 	m, err := g.Hello(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if ferr := l.Facts.Put(l.Kernel.SHA256, nil, *m.Hello, time.Now()); ferr != nil {
+		log.Warn("kernel facts not remembered", "err", ferr)
 	}
 	return &BootReport{Hello: *m.Hello, Wall: time.Since(g.Started), Uptime: m.Uptime.Std(), KVM: g.VM.KVM}, nil
 }

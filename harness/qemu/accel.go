@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/tsemlab/tsemlab/harness/filelock"
 )
 
 // Probe chooses the accelerator. Opening /dev/kvm is not enough: on nested
@@ -16,7 +19,9 @@ import (
 // timeout and falls back to TCG when it does not come up. The answer is
 // remembered per host fingerprint.
 type Probe struct {
-	// CacheFile remembers answers; "" disables the cache.
+	// CacheFile remembers answers; "" disables the cache. Processes
+	// probing at once each add their own answer: the file is rewritten
+	// under a lock on CacheFile+".lock".
 	CacheFile string
 	// DevKVM is the KVM device; default /dev/kvm.
 	DevKVM string
@@ -26,6 +31,9 @@ type Probe struct {
 	Boot func(ctx context.Context, a Accel) error
 	// Timeout bounds the KVM test boot; default 30s.
 	Timeout time.Duration
+	// Log gets a warning when an answer cannot be remembered (the answer
+	// itself still holds for this run); nil means slog.Default().
+	Log *slog.Logger
 }
 
 // Choice is the accelerator picked and why.
@@ -79,7 +87,13 @@ func (p Probe) Choose(ctx context.Context, want string) (Choice, error) {
 		}
 	}
 	c.When = time.Now().UTC().Format(time.RFC3339)
-	p.remember(c)
+	if err := p.remember(ctx, c); err != nil {
+		log := p.Log
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("the accelerator answer is not remembered; the next run probes again", "err", err)
+	}
 	return c, nil
 }
 
@@ -109,23 +123,46 @@ func (p Probe) cached() (Choice, bool) {
 	return c, ok && c.Accel != ""
 }
 
-func (p Probe) remember(c Choice) {
+// remember adds c to CacheFile under the cache's lock: read, change,
+// write to a temporary file, rename, so that two probes at once keep both
+// answers and a reader never sees half a file.
+func (p Probe) remember(ctx context.Context, c Choice) error {
 	if p.CacheFile == "" {
-		return
+		return nil
 	}
+	if err := os.MkdirAll(filepath.Dir(p.CacheFile), 0o755); err != nil {
+		return fmt.Errorf("remember accelerator: %w", err)
+	}
+	unlock, err := filelock.Lock(ctx, p.CacheFile+".lock")
+	if err != nil {
+		return fmt.Errorf("remember accelerator: %w", err)
+	}
+	defer unlock()
 	all := p.load()
 	all[p.Fingerprint] = c
 	b, err := json.MarshalIndent(all, "", "  ")
 	if err != nil {
-		return
+		return fmt.Errorf("remember accelerator: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(p.CacheFile), 0o755); err != nil {
-		return
+	tmp, err := os.CreateTemp(filepath.Dir(p.CacheFile), ".accel-*.json")
+	if err != nil {
+		return fmt.Errorf("remember accelerator: %w", err)
 	}
-	tmp := p.CacheFile + ".tmp"
-	if os.WriteFile(tmp, b, 0o644) == nil {
-		_ = os.Rename(tmp, p.CacheFile)
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("remember accelerator: write %s: %w", tmp.Name(), err)
 	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("remember accelerator: write %s: %w", tmp.Name(), err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("remember accelerator: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), p.CacheFile); err != nil {
+		return fmt.Errorf("remember accelerator: %w", err)
+	}
+	return nil
 }
 
 // ErrNoHello is what a test boot returns when the guest never reported.

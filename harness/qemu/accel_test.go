@@ -1,12 +1,16 @@
 package qemu
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -190,4 +194,45 @@ func TestProbe_BootGetsTheProbeTimeout(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, TCG, c.Accel)
 	assert.Contains(t, c.Reason, "context deadline exceeded")
+}
+
+// TestProbe_ConcurrentProbesKeepEveryAnswer probes from many goroutines
+// at once, each for its own fingerprint, as parallel runs on hosts sharing
+// a cache would: every answer must survive in the file.
+func TestProbe_ConcurrentProbesKeepEveryAnswer(t *testing.T) {
+	cache := filepath.Join(t.TempDir(), "accel.json")
+	dev := missingKVM(t)
+	const n = 16
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := Probe{CacheFile: cache, DevKVM: dev, Fingerprint: fmt.Sprintf("host-%d", i), Boot: (&fakeBoot{}).boot}
+			_, err := p.Choose(context.Background(), "auto")
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	var stored map[string]Choice
+	data, err := os.ReadFile(cache)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(data, &stored))
+	assert.Len(t, stored, n, "no answer lost to a concurrent rewrite")
+	left, _ := filepath.Glob(filepath.Join(filepath.Dir(cache), ".accel-*"))
+	assert.Empty(t, left, "no temporary files left")
+}
+
+func TestProbe_WriteFailureIsReported(t *testing.T) {
+	blocker := filepath.Join(t.TempDir(), "not-a-dir")
+	require.NoError(t, os.WriteFile(blocker, nil, 0o644))
+	var logs bytes.Buffer
+	p := Probe{CacheFile: filepath.Join(blocker, "accel.json"), DevKVM: missingKVM(t), Fingerprint: "x",
+		Boot: (&fakeBoot{}).boot, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+	c, err := p.Choose(context.Background(), "auto")
+	require.NoError(t, err, "the answer still holds for this run")
+	assert.Equal(t, TCG, c.Accel)
+	assert.Contains(t, logs.String(), "level=WARN")
+	assert.Contains(t, logs.String(), "the accelerator answer is not remembered")
+	assert.Contains(t, logs.String(), "not a directory")
 }

@@ -48,6 +48,10 @@ type Config struct {
 	MemoryShared bool
 	// Incoming starts QEMU paused, waiting for a saved state (VM.Load).
 	Incoming bool
+	// Drives are disk images attached read-only as virtio disks, in
+	// order: the guest sees the first as /dev/vda, the next as
+	// /dev/vdb, and so on (see GuestDisk).
+	Drives []string
 }
 
 // Option sets part of a Config; it fails on a value that cannot work.
@@ -116,6 +120,29 @@ func WithSockets(results, qmp string) Option {
 	}
 }
 
+// WithReadOnlyDrive attaches the raw disk image at path as the next
+// read-only virtio disk. QEMU opens it read-only, so a guest can never
+// change a cached image, and several guests may share it.
+func WithReadOnlyDrive(path string) Option {
+	return func(c *Config) error {
+		if path == "" {
+			return errors.New("qemu: a drive needs an image path")
+		}
+		c.Drives = append(c.Drives, path)
+		return nil
+	}
+}
+
+// GuestDisk is the guest's device for the i-th drive of a Config (from 0):
+// virtio disks are named in the order QEMU's command line adds them.
+func GuestDisk(i int) string {
+	name := ""
+	for i++; i > 0; i = (i - 1) / 26 {
+		name = string(rune('a'+(i-1)%26)) + name
+	}
+	return "/dev/vd" + name
+}
+
 // WithBinary sets the QEMU executable.
 func WithBinary(path string) Option {
 	return func(c *Config) error {
@@ -179,6 +206,10 @@ func (c *Config) Cmdline() []string {
 	)
 	if !c.NoPVPanic {
 		args = append(args, "-device", "pvpanic-pci")
+	}
+	for _, d := range c.Drives {
+		// A comma in a QEMU option value is written twice.
+		args = append(args, "-drive", "file="+strings.ReplaceAll(d, ",", ",,")+",format=raw,if=virtio,readonly=on")
 	}
 	args = append(args, "-kernel", c.Kernel)
 	if c.Initrd != "" {

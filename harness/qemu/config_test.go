@@ -26,6 +26,7 @@ func TestCmdline_PinsEveryFlag(t *testing.T) {
 		{name: "kvm", opts: []Option{WithAccel(KVM), WithMemory(2048), WithBinary("/opt/qemu/bin/qemu-system-x86_64")}},
 		{name: "tcg-snapshot-source", opts: []Option{WithAccel(TCG), WithMemoryFile("/cache/snapshots/k,1/ram", true)}},
 		{name: "tcg-snapshot-restore", opts: []Option{WithAccel(TCG), WithMemoryFile("/cache/snapshots/k/ram", false), WithIncoming()}},
+		{name: "tcg-drives", opts: []Option{WithAccel(TCG), WithReadOnlyDrive("/cache/images/httpd-eb2bf6c4bba86aba.erofs"), WithReadOnlyDrive("/odd,name.erofs")}},
 		{name: "tcg-no-pvpanic-no-initrd", opts: []Option{WithKernel("/k/bzImage", ""), WithAppend("tsem_mode=1")}, mutate: func(c *Config) {
 			c.NoPVPanic = true
 			c.CPUs = 2
@@ -40,6 +41,12 @@ func TestCmdline_PinsEveryFlag(t *testing.T) {
 			}
 			testutil.Golden(t, filepath.Join("testdata", "cmdline-"+tt.name+".golden"), []byte(strings.Join(c.Cmdline(), "\n")+"\n"))
 		})
+	}
+}
+
+func TestGuestDisk_NamesVirtioDisksInOrder(t *testing.T) {
+	for i, want := range map[int]string{0: "/dev/vda", 1: "/dev/vdb", 25: "/dev/vdz", 26: "/dev/vdaa", 27: "/dev/vdab", 701: "/dev/vdzz", 702: "/dev/vdaaa"} {
+		assert.Equal(t, want, GuestDisk(i), "drive %d", i)
 	}
 }
 
@@ -66,6 +73,7 @@ func TestNew_RejectsConfigsThatCannotWork(t *testing.T) {
 	}{
 		{"unknown accelerator", append([]Option{WithAccel("xen")}, ok...), `qemu: unknown accelerator "xen" (want kvm or tcg)`},
 		{"too little memory", append([]Option{WithMemory(64)}, ok...), "qemu: 64 MiB of memory is too little for a guest (at least 128)"},
+		{"drive without a path", append([]Option{WithReadOnlyDrive("")}, ok...), "qemu: a drive needs an image path"},
 		{"no kernel", []Option{WithSockets("/r", "/q")}, "qemu: no kernel"},
 		{"no sockets", []Option{WithKernel("/k", "/i")}, "qemu: results and QMP sockets must be set"},
 		{"no QMP socket", []Option{WithKernel("/k", "/i"), WithSockets("/r", "")}, "qemu: results and QMP sockets must be set"},

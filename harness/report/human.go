@@ -106,6 +106,9 @@ func header(sc *result.Scenario, color bool) string {
 		if sc.Env.Accel != "" {
 			h += ", " + oneLine(sc.Env.Accel)
 		}
+		for _, r := range sc.Env.RootFS {
+			h += ", " + oneLine(r.Name) + " on Debian " + oneLine(r.DebianVersion+" "+r.Suite)
+		}
 		h += ")"
 	}
 	if reason := headerReason(sc); reason != "" {

@@ -28,9 +28,9 @@ import (
 //   - a skipped step has <skipped message="reason"/>;
 //   - stdout and stderr excerpts go to the testcase's <system-out>.
 //
-// A scenario with no steps, or whose status is worse than any of its
-// steps' (a crash after the last step, say), gets one more testcase named
-// "scenario" carrying the scenario's status and reason.
+// A scenario with no steps, or whose status its steps do not carry (a
+// crash after the last step, say), gets one more testcase named "scenario"
+// carrying the scenario's status and reason.
 //
 // The output is always well-formed XML 1.0: console text is cleaned of the
 // characters XML forbids (see the package comment).
@@ -140,7 +140,7 @@ func junitSuite(sc *result.Scenario) junitTestSuite {
 		}
 		s.Cases = append(s.Cases, c)
 	}
-	if len(its) == 0 || result.Worse(sc.Status, worstItem(its)) {
+	if needsScenarioItem(sc, its) {
 		s.Cases = append(s.Cases, junitScenarioCase(sc))
 	}
 	for _, c := range s.Cases {

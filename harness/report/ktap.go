@@ -17,6 +17,14 @@ import (
 // its block. A scenario without steps (skipped, or stopped before its first
 // step) has a result line only.
 //
+// KTAP parsers (the kernel's kunit.py among them) count the results inside
+// a block and ignore the block's own result line, so when the steps do not
+// carry the scenario's status (a crash, time-out or harness error after the
+// last step passed, or a failure no step carries) the block ends with one
+// more result, named "scenario", carrying that status and reason: nothing
+// that failed is ever counted as passed. The same rule adds a "scenario"
+// test case in JUnit.
+//
 // Statuses map to result lines as follows:
 //
 //	pass     ok N name
@@ -32,30 +40,39 @@ import (
 // second failure: its scenario's result line already reports the failure.
 // Diagnostic lines ("# ...") before a failed step's result give the
 // verdict, every failed check with want and got, and the end of stderr;
-// before a crashed, timed-out or errored scenario's result, the end of the
-// crash excerpt or console tail. Names never contain "#" or line breaks.
+// before the result that carries a crash, time-out or harness error (the
+// block's "scenario" line, else the scenario's own), the end of the crash
+// excerpt or console tail. Names never contain "#" or line breaks.
 func KTAP(w io.Writer, r *result.Run) error {
 	var b strings.Builder
 	b.WriteString("KTAP version 1\n")
 	fmt.Fprintf(&b, "1..%d\n", len(r.Scenarios))
 	for i, sc := range r.Scenarios {
 		its := items(sc)
+		reason := orDefault(scenarioReason(sc), defaultReason(sc.Status))
+		// own: the block needs a result of its own for the scenario.
+		own := len(its) > 0 && needsScenarioItem(sc, its)
 		if len(its) > 0 {
 			b.WriteString("  KTAP version 1\n")
 			b.WriteString("  # Subtest: " + ktapName(sc.Name) + "\n")
-			fmt.Fprintf(&b, "  1..%d\n", len(its))
+			plan := len(its)
+			if own {
+				plan++
+			}
+			fmt.Fprintf(&b, "  1..%d\n", plan)
 			for j, it := range its {
 				writeKTAPDiagnostics(&b, "  ", it)
 				b.WriteString("  " + ktapResult(j+1, ktapName(it.phase.Name+"."+it.part), it.status, message(sc, it)) + "\n")
 			}
-		}
-		for _, ex := range excerpts(sc, false) {
-			last, _ := tail(ex.text, excerptLines)
-			for _, l := range last {
-				b.WriteString(ktapDiagnostic(l) + "\n")
+			if own {
+				writeKTAPExcerpts(&b, "  ", sc)
+				b.WriteString("  " + ktapResult(plan, "scenario", sc.Status, reason) + "\n")
 			}
 		}
-		b.WriteString(ktapResult(i+1, ktapName(sc.Name), sc.Status, orDefault(scenarioReason(sc), defaultReason(sc.Status))) + "\n")
+		if !own {
+			writeKTAPExcerpts(&b, "", sc)
+		}
+		b.WriteString(ktapResult(i+1, ktapName(sc.Name), sc.Status, reason) + "\n")
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("write KTAP: %w", err)
@@ -103,6 +120,17 @@ func writeKTAPDiagnostics(b *strings.Builder, indent string, it item) {
 		last, _ := tail(it.step.Stderr, outputLines)
 		for _, l := range last {
 			b.WriteString(indent + ktapDiagnostic("stderr: "+l) + "\n")
+		}
+	}
+}
+
+// writeKTAPExcerpts writes the end of a bad scenario's crash excerpt or
+// console tail as "# " lines.
+func writeKTAPExcerpts(b *strings.Builder, indent string, sc *result.Scenario) {
+	for _, ex := range excerpts(sc, false) {
+		last, _ := tail(ex.text, excerptLines)
+		for _, l := range last {
+			b.WriteString(indent + ktapDiagnostic(l) + "\n")
 		}
 	}
 }

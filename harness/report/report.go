@@ -398,6 +398,28 @@ func orDefault(s, def string) string {
 	return s
 }
 
+// needsScenarioItem reports whether a scenario's items do not carry its
+// status, so that a writer whose consumers count items (JUnit test cases,
+// the results in a KTAP block) must add one more for the scenario itself:
+// it has no items, its status is worse than all of theirs (a crash after
+// the last step passed), or it did not pass while none of them failed (a
+// status this version does not know).
+func needsScenarioItem(sc *result.Scenario, its []item) bool {
+	if len(its) == 0 || result.Worse(sc.Status, worstItem(its)) {
+		return true
+	}
+	if sc.Status == result.Pass || sc.Status == result.Skip {
+		return false
+	}
+	for _, it := range its {
+		switch it.status {
+		case result.Fail, result.Timeout, result.Crash, result.Error:
+			return false
+		}
+	}
+	return true
+}
+
 // worstItem is the worst status among the items, "" when there are none.
 func worstItem(its []item) result.Status {
 	var worst result.Status

@@ -92,6 +92,24 @@ type Environment struct {
 	// scenario ran, and BootTime counts from its plan), "cold boot
 	// (snapshots off)" or "cold boot: WHY the restore failed".
 	Boot string `json:"boot,omitempty"`
+	// RootFS are the workload images the steps ran in, when the scenario
+	// names any.
+	RootFS []RootFS `json:"rootfs,omitempty"`
+	// KernelCmdline is the kernel command line the guest booted with.
+	KernelCmdline string `json:"kernel_cmdline,omitempty"`
+}
+
+// RootFS records which build of a workload image a scenario ran in.
+type RootFS struct {
+	Name   string `json:"name"`
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	// Suite is the Debian suite the image was built from; RequestedSuite
+	// is the one its definition asks for (they differ when the mirror no
+	// longer serves it).
+	Suite          string `json:"suite"`
+	RequestedSuite string `json:"requested_suite,omitempty"`
+	DebianVersion  string `json:"debian_version,omitempty"`
 }
 
 // Scenario is the result of one scenario file.

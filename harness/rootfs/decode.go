@@ -1,19 +1,17 @@
 package rootfs
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/tsemlab/tsemlab/internal/yamlcheck"
 	"gopkg.in/yaml.v3"
 )
 
@@ -23,8 +21,6 @@ var (
 	userFields       = []string{"name", "uid", "shell"}
 	fileFields       = []string{"path", "mode", "content"}
 )
-
-var yamlErrRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // Load reads and validates one definition file. Its errors are
 // ValidationErrors.
@@ -147,50 +143,10 @@ func (d *decoder) result() ValidationErrors {
 
 // document parses data as exactly one YAML document and returns its root
 // node, or nil after recording why not.
-func (d *decoder) document(data []byte) (root *yaml.Node) {
-	defer func() {
-		if r := recover(); r != nil {
-			d.errorf(nil, "invalid YAML: the parser gave up (%v); check the file's syntax", r)
-			root = nil
-		}
-	}()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			d.errorf(nil, "file is empty; an image definition needs at least name:")
-		} else {
-			d.syntaxError(err)
-		}
-		return nil
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		d.errorf(nil, "file is empty; an image definition needs at least name:")
-		return nil
-	}
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		d.syntaxError(err)
-		return nil
-	default:
-		d.errorf(&next, "an image definition file holds one YAML document; move this one to a file of its own (or remove the --- line above it)")
-		return nil
-	}
-	return doc.Content[0]
-}
-
-func (d *decoder) syntaxError(err error) {
-	e := &ValidationError{File: d.file, Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
-	if m := yamlErrRE.FindStringSubmatch(err.Error()); m != nil {
-		e.Line, _ = strconv.Atoi(m[1])
-		e.Msg = "invalid YAML: " + m[2]
-	}
-	if strings.Contains(e.Msg, "found character that cannot start any token") {
-		e.Msg += "; YAML indents with spaces only (no tabs), and values starting with @ or ` need quotes"
-	}
-	d.errs = append(d.errs, e)
+func (d *decoder) document(data []byte) *yaml.Node {
+	root, errs := yamlcheck.Document(d.file, data, "an image definition", "name:")
+	d.errs = append(d.errs, errs...)
+	return root
 }
 
 // definition decodes the top-level mapping.

@@ -1,29 +1,16 @@
 package rootfs
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tsemlab/tsemlab/internal/testutil"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
 // golden compares got with the file at path, or writes it with -update.
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file missing; run go test -update")
-	assert.Equal(t, string(want), got)
-}
 
 // shipped is the images/ directory of this checkout.
 const shipped = "../../images"
@@ -104,7 +91,7 @@ func TestLoad_BadDefinitionsReportGoldenErrors(t *testing.T) {
 			for _, e := range errs {
 				assert.Equal(t, f, e.File)
 			}
-			golden(t, strings.TrimSuffix(f, ".yaml")+".golden", err.Error()+"\n")
+			testutil.Golden(t, strings.TrimSuffix(f, ".yaml")+".golden", []byte(err.Error()+"\n"))
 		})
 	}
 }

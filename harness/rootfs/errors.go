@@ -1,121 +1,16 @@
 package rootfs
 
-import (
-	"fmt"
-	"sort"
-	"strings"
-)
+import "github.com/tsemlab/tsemlab/internal/yamlcheck"
 
 // ValidationError is one mistake in an image definition, at a position when
-// it has one (Line and Col are 1-based; 0 means unknown).
-type ValidationError struct {
-	File string
-	Line int
-	Col  int
-	Msg  string
-}
-
-// Error formats e as "file:line:col: msg", leaving out the parts that are
-// unknown.
-func (e *ValidationError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-		if e.Col > 0 {
-			fmt.Fprintf(&b, ":%d", e.Col)
-		}
-	}
-	if b.Len() > 0 {
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
+// it has one, with the fix in its message.
+type ValidationError = yamlcheck.ValidationError
 
 // ValidationErrors are all the mistakes found in one or more definitions,
 // in file and position order. errors.As finds each *ValidationError in it.
-type ValidationErrors []*ValidationError
+type ValidationErrors = yamlcheck.ValidationErrors
 
-// Error returns one error per line.
-func (es ValidationErrors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Unwrap returns the errors, for errors.Is and errors.As.
-func (es ValidationErrors) Unwrap() []error {
-	out := make([]error, len(es))
-	for i, e := range es {
-		out[i] = e
-	}
-	return out
-}
-
-// sortErrors orders es by position, keeping the order of errors at the
-// same position.
-func sortErrors(es []*ValidationError) {
-	sort.SliceStable(es, func(i, j int) bool {
-		if es[i].Line != es[j].Line {
-			return es[i].Line < es[j].Line
-		}
-		return es[i].Col < es[j].Col
-	})
-}
-
-// nearest returns the candidate closest to s by edit distance when it is
-// close enough to be an obvious typo, or "".
-func nearest(s string, candidates []string) string {
-	best, bestD := "", -1
-	ls := strings.ToLower(s)
-	for _, c := range candidates {
-		d := distance(ls, strings.ToLower(c))
-		if bestD < 0 || d < bestD {
-			best, bestD = c, d
-		}
-	}
-	limit := 2
-	if len(s) <= 3 {
-		limit = 1
-	}
-	if bestD >= 0 && bestD <= limit && bestD < len(s) {
-		return best
-	}
-	return ""
-}
-
-// distance is the optimal string alignment distance of a and b: an
-// adjacent swap ("pakcages") counts as one edit.
-func distance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	if len(ra) > 64 || len(rb) > 64 {
-		if a == b {
-			return 0
-		}
-		return 1 << 20
-	}
-	d := make([][]int, len(ra)+1)
-	for i := range d {
-		d[i] = make([]int, len(rb)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(ra)][len(rb)]
-}
+var (
+	sortErrors = yamlcheck.SortErrors
+	nearest    = yamlcheck.Nearest
+)

@@ -5,51 +5,15 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tsemlab/tsemlab/internal/yamlcheck"
 	"gopkg.in/yaml.v3"
 )
 
-// resolve follows aliases to the node they stand for; a chain that does
-// not end reads as null.
-func resolve(n *yaml.Node) *yaml.Node {
-	for range 64 {
-		if n == nil {
-			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"}
-		}
-		if n.Kind != yaml.AliasNode {
-			return n
-		}
-		n = n.Alias
-	}
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-// describe says what n is, for "got ..." in messages.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!null":
-			return "nothing"
-		case "!!int", "!!float", "!!bool":
-			return n.Value
-		default:
-			v := n.Value
-			if len(v) > 60 {
-				v = strings.ToValidUTF8(v[:60], "") + "..."
-			}
-			return fmt.Sprintf("%q", v)
-		}
-	}
-	return "nothing"
-}
+var (
+	resolve  = yamlcheck.Resolve
+	isNull   = yamlcheck.IsNull
+	describe = yamlcheck.Describe
+)
 
 // pair is one key and its value in a mapping.
 type pair struct{ key, val *yaml.Node }

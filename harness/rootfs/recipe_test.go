@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tsemlab/tsemlab/internal/testutil"
 )
 
 // trixie is a fixed release for command-line and key tests.
@@ -36,14 +37,14 @@ func TestMmdebstrapArgv_ShippedDefinitionsGolden(t *testing.T) {
 			def, err := Load(filepath.Join(shipped, name+".yaml"))
 			require.NoError(t, err)
 			argv := MmdebstrapArgv(def, trixie, "/cache/images/.build-x/stage", "/cache/images/.build-x/root")
-			golden(t, "testdata/golden/mmdebstrap-"+name+".golden", strings.Join(argv, "\n")+"\n")
+			testutil.Golden(t, "testdata/golden/mmdebstrap-"+name+".golden", []byte(strings.Join(argv, "\n")+"\n"))
 		})
 	}
 }
 
 func TestMkfsArgv_Golden(t *testing.T) {
 	argv := MkfsArgv(strings.Repeat("0123456789abcdef", 4), trixie.Date.Unix(), "/b/root", "/b/image.erofs")
-	golden(t, "testdata/golden/mkfs.golden", strings.Join(argv, "\n")+"\n")
+	testutil.Golden(t, "testdata/golden/mkfs.golden", []byte(strings.Join(argv, "\n")+"\n"))
 }
 
 func TestMmdebstrapArgv_QuotesWhatItPassesToTheShell(t *testing.T) {

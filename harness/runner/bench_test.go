@@ -67,7 +67,7 @@ func benchBoot(b *testing.B, kernelPath string) {
 	bare := bareInitramfs(b, dir)
 	f := filepath.Join(dir, "one-step.yaml")
 	require.NoError(b, os.WriteFile(f, []byte(oneStep), 0o644))
-	all, err := scenario.LoadAll([]string{f})
+	all, err := scenario.LoadAll(context.Background(), []string{f})
 	require.NoError(b, err)
 	// The snapshot is made before anything is timed: that is one cold
 	// boot and a save, once per machine and cache.
@@ -138,7 +138,7 @@ func benchSuite(b *testing.B, kernelPath, dir string, snap bool) {
 		return
 	}
 	l := prepareB(b, kernelPath)
-	all, err := scenario.LoadAll([]string{dir})
+	all, err := scenario.LoadAll(context.Background(), []string{dir})
 	require.NoError(b, err)
 	if snap {
 		ensureSnapshot(b, l)
@@ -184,7 +184,7 @@ func BenchmarkPrepareCacheHit(b *testing.B) {
 	require.NoError(b, err)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		_, err := lab.Prepare(context.Background(), lab.Options{Accel: "auto", CacheDir: lab.CacheDir(), SourceDir: src, Log: discard()})
+		_, err := lab.Prepare(context.Background(), lab.Options{Accel: "auto", CacheDir: cacheDir(b), SourceDir: src, Log: discard()})
 		require.NoError(b, err)
 	}
 }
@@ -237,7 +237,7 @@ func prepareB(b *testing.B, kernelPath string) *lab.Lab {
 	b.Helper()
 	src, err := image.FindSource(".")
 	require.NoError(b, err)
-	l, err := lab.Prepare(context.Background(), lab.Options{KernelPath: kernelPath, Accel: "auto", CacheDir: lab.CacheDir(), SourceDir: src, Log: discard()})
+	l, err := lab.Prepare(context.Background(), lab.Options{KernelPath: kernelPath, Accel: "auto", CacheDir: cacheDir(b), SourceDir: src, Log: discard()})
 	require.NoError(b, err)
 	return l
 }

@@ -27,7 +27,9 @@ import (
 	"github.com/tsemlab/tsemlab/harness/kernel"
 	"github.com/tsemlab/tsemlab/harness/qemu"
 	"github.com/tsemlab/tsemlab/harness/result"
+	"github.com/tsemlab/tsemlab/harness/rootfs"
 	"github.com/tsemlab/tsemlab/harness/scenario"
+	"github.com/tsemlab/tsemlab/harness/tempdir"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -70,6 +72,9 @@ type Config struct {
 	// spares holds the guests restored ahead of their scenarios (set by
 	// Run when there are snapshots).
 	spares *spares
+	// RootFS are the workload images the scenarios name, by name, built
+	// before the run (lab.RootFS).
+	RootFS map[string]*rootfs.Image
 }
 
 // TimeoutScale is how much slower than KVM a guest is assumed to run.
@@ -177,11 +182,8 @@ const (
 )
 
 // artifactName is what an artifact file may be called: no path, no hidden
-// file, nothing a harness record is called (see reservedNames).
+// file, nothing a harness record is called (scenario.HarnessFiles).
 var artifactName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-
-// reservedNames are the harness's own records in a scenario's directory.
-var reservedNames = []string{"console.log", "plan.json", "result.json", "results.json", "junit.xml", "results.ktap"}
 
 // scenarioRun is the state of one scenario while its VM runs.
 type scenarioRun struct {
@@ -235,7 +237,7 @@ func runScenario(ctx context.Context, c Config, s *scenario.Scenario) *result.Sc
 // skipKnown returns the skipped result of a scenario the kernel is already
 // known not to be able to run (see package facts), or nil. Nothing boots.
 func skipKnown(c Config, s *scenario.Scenario) *result.Scenario {
-	why := c.Facts.Skip(c.Kernel.SHA256, c.Append, protocol.Requires{LSM: s.Requires.LSM, Features: s.Requires.Features})
+	why := c.Facts.Skip(c.Kernel.SHA256, kernelArgs(c, s), protocol.Requires{LSM: s.Requires.LSM, Features: s.Requires.Features})
 	if why == "" {
 		return nil
 	}
@@ -251,6 +253,20 @@ func skipKnown(c Config, s *scenario.Scenario) *result.Scenario {
 		}
 	}
 	return res
+}
+
+// kernelArgs is what a scenario's boot adds to the harness's kernel
+// command line: run's --append, then the scenario's kernel_args.
+func kernelArgs(c Config, s *scenario.Scenario) []string {
+	return append(slices.Clip(c.Append), s.KernelArgs...)
+}
+
+// kernelCmdline is the kernel command line of a QEMU argv (-append's).
+func kernelCmdline(argv []string) string {
+	if i := slices.Index(argv, "-append"); i >= 0 && i+1 < len(argv) {
+		return argv[i+1]
+	}
+	return ""
 }
 
 // tsemHint tells how to get a kernel that can run a TSEM scenario.
@@ -327,7 +343,7 @@ func (r *scenarioRun) prepare(ctx context.Context, undo *teardown) (*boot.Guest,
 		return nil, fmt.Errorf("results directory: %w", err)
 	}
 	// Not named after the scenario: socket paths inside must stay short.
-	tmp, err := os.MkdirTemp("", "tsemlab-run-")
+	tmp, err := tempdir.New("run")
 	if err != nil {
 		return nil, fmt.Errorf("temporary directory: %w", err)
 	}
@@ -337,6 +353,10 @@ func (r *scenarioRun) prepare(ctx context.Context, undo *teardown) (*boot.Guest,
 		return nil, err
 	}
 	plan := r.s.Plan(opts)
+	drives, err := r.drives(&plan)
+	if err != nil {
+		return nil, err
+	}
 	if err := writeJSON(filepath.Join(r.dir, "plan.json"), plan); err != nil {
 		return nil, err
 	}
@@ -349,13 +369,14 @@ func (r *scenarioRun) prepare(ctx context.Context, undo *teardown) (*boot.Guest,
 	undo.push(cancel)
 	g, err := r.start(vctx, boot.Spec{
 		QEMU: r.c.QEMU, Kernel: r.c.Kernel.Path, Image: r.c.Image, Plan: plan, Accel: r.c.Accel.Accel,
-		Append: r.c.Append, MemoryMiB: r.c.MemoryMiB, Dir: tmp, ConsoleLog: logf, Log: r.c.Log,
+		Append: kernelArgs(r.c, r.s), MemoryMiB: r.c.MemoryMiB, Dir: tmp, ConsoleLog: logf, Log: r.c.Log, Drives: drives,
 		KernelSHA256: r.c.Kernel.SHA256, QEMUVersion: r.c.QEMUVersion,
 	})
 	if err != nil {
 		return nil, err
 	}
 	r.res.Env.Cmdline = g.Cmdline
+	r.res.Env.KernelCmdline = kernelCmdline(g.Cmdline)
 	undo.push(func() {
 		g.Stop(3 * time.Second)
 		r.qemuStderr = g.VM.Stderr()
@@ -484,7 +505,7 @@ func (r *scenarioRun) handle(m protocol.Message) {
 	case protocol.KindHello:
 		r.hello = m.Hello
 		r.res.Env.LSMs = m.Hello.LSMs
-		if err := r.c.Facts.Put(r.c.Kernel.SHA256, r.c.Append, *m.Hello, time.Now()); err != nil {
+		if err := r.c.Facts.Put(r.c.Kernel.SHA256, kernelArgs(r.c, r.s), *m.Hello, time.Now()); err != nil {
 			r.c.Log.Warn("kernel facts not remembered", "err", err)
 		}
 		if m.Hello.ProtocolVersion != protocol.Version {
@@ -571,8 +592,8 @@ func (r *scenarioRun) specStep(phase string, index int) *scenario.Step {
 // symlink, and never overwrites anything; count and size are bounded.
 func (r *scenarioRun) artifact(a *protocol.Artifact) error {
 	switch {
-	case !artifactName.MatchString(a.Name) || slices.Contains(reservedNames, a.Name):
-		return fmt.Errorf("guest sent an artifact with a bad name %q (want %s, not one of %s)", a.Name, artifactName, strings.Join(reservedNames, ", "))
+	case !artifactName.MatchString(a.Name) || slices.Contains(scenario.HarnessFiles, a.Name):
+		return fmt.Errorf("guest sent an artifact with a bad name %q (want %s, not one of %s)", a.Name, artifactName, strings.Join(scenario.HarnessFiles, ", "))
 	case len(r.res.Artifacts) >= maxArtifacts:
 		return fmt.Errorf("guest sent more than %d artifacts; %s and later ones were dropped", maxArtifacts, a.Name)
 	case r.artifactBytes+len(a.Content) > maxArtifactBytes:

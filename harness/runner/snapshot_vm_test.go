@@ -75,7 +75,7 @@ func TestRun_Snapshot_NothingOfAScenarioReachesTheNext(t *testing.T) {
 func TestRun_Snapshot_ParallelRestores(t *testing.T) {
 	l := prepare(t, "")
 	too := strings.Replace(seesNone, "name: sees-none", "name: sees-none-too", 1)
-	all, err := scenario.LoadAll([]string{"../../scenarios/caps-chown.yaml", scenarioFile(t, "b", seesNone), scenarioFile(t, "c", too)})
+	all, err := scenario.LoadAll(t.Context(), []string{"../../scenarios/caps-chown.yaml", scenarioFile(t, "b", seesNone), scenarioFile(t, "c", too)})
 	require.NoError(t, err)
 	c := labConfig(l, t.TempDir())
 	c.Jobs = 3
@@ -103,7 +103,7 @@ func TestRun_Snapshot_FailedRestoreBootsColdAndSaysWhy(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "state"), []byte("not a migration stream"), 0o644))
 	c.Snapshots = bad
 
-	all, err := scenario.LoadAll([]string{"../../scenarios/caps-chown.yaml"})
+	all, err := scenario.LoadAll(t.Context(), []string{"../../scenarios/caps-chown.yaml"})
 	require.NoError(t, err)
 	run := Run(context.Background(), c, all)
 	sc := run.Scenarios[0]

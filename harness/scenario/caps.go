@@ -37,7 +37,7 @@ func normalizeCap(s string) (string, error) {
 	// libcap also accepts numbers; a scenario must use names, which read
 	// the same on every kernel.
 	if bare != "" && strings.Trim(bare, "0123456789") == "" {
-		return "", fmt.Errorf("capability %q is a number; use its name as in capabilities(7), e.g. CAP_CHOWN", s)
+		return "", fmt.Errorf("capability %q is a number; use its name as in capabilities(7), e.g. CAP_CHOWN", excerpt(s, 60))
 	}
 	if bare != "" {
 		if v, err := cap.FromName(name); err == nil {
@@ -52,5 +52,5 @@ func normalizeCap(s string) (string, error) {
 	if n := nearest(bare, bares); n != "" {
 		hint = fmt.Sprintf("; did you mean %q?", "CAP_"+n)
 	}
-	return "", fmt.Errorf("unknown capability %q%s (names are as in capabilities(7), with or without CAP_, e.g. CAP_NET_ADMIN or net_admin, or ALL)", s, hint)
+	return "", fmt.Errorf("unknown capability %q%s (names are as in capabilities(7), with or without CAP_, e.g. CAP_NET_ADMIN or net_admin, or ALL)", excerpt(s, 60), hint)
 }

@@ -1,10 +1,9 @@
 package scenario
 
 import (
-	"bytes"
+	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -12,52 +11,54 @@ import (
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tsemlab/tsemlab/internal/yamlcheck"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
 // Fields each part of a scenario may have, in the order messages list them.
 var (
-	scenarioFields    = []string{"name", "description", "requires", "image", "mode", "timeout", "step_timeout", "session", "shell", "env", "phases"}
+	scenarioFields    = []string{"name", "description", "requires", "image", "mode", "timeout", "step_timeout", "session", "shell", "env", "kernel_args", "phases"}
 	requiresFields    = []string{"lsm", "features"}
-	phaseFields       = []string{"name", "description", "session", "shell", "env", "caps", "setup", "tsem", "steps", "expect"}
+	phaseFields       = []string{"name", "description", "image", "session", "shell", "env", "caps", "setup", "tsem", "steps", "expect", "seccomp", "apparmor"}
 	capsFields        = []string{"drop", "add"}
 	tsemFields        = []string{"model", "export", "load", "pseudonyms", "backprop", "digest", "cache", "nsref"}
-	stepFields        = []string{"name", "run", "caps", "timeout", "expect"}
+	stepFields        = []string{"name", "run", "http", "caps", "timeout", "expect", "namespaces", "chroot", "pivot_root", "user", "no_new_privileges", "apparmor"}
 	stepExpectFields  = []string{"outcome", "exit_code", "stdout_contains", "stderr_contains", "output_contains", "stdout_not_contains", "stderr_not_contains", "output_not_contains"}
 	phaseExpectFields = []string{"forensics_contains", "trajectory_contains", "forensics_count"}
 	countFields       = []string{"min", "max"}
 )
 
 var (
-	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
-	exportRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-	envKeyRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	wordRE    = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
-	digestRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
-	yamlErrRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+	exportRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+	envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	wordRE   = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	digestRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 )
 
 // Load reads and validates one scenario file. Its errors are
-// ValidationErrors.
-func Load(path string) (*Scenario, error) {
-	s, _, errs := load(path)
+// ValidationErrors, or the context's error when ctx is cancelled.
+func Load(ctx context.Context, path string) (*Scenario, error) {
+	s, _, errs := load(ctx, path)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("interrupted: %w", err)
+	}
 	if errs != nil {
 		return nil, errs
 	}
 	return s, nil
 }
 
-func load(file string) (*Scenario, *yaml.Node, ValidationErrors) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, nil, ValidationErrors{readError(file, err)}
+func load(ctx context.Context, file string) (*Scenario, *yaml.Node, ValidationErrors) {
+	data, verr := readFile(file)
+	if verr != nil {
+		return nil, nil, ValidationErrors{verr}
 	}
-	return parse(file, data)
+	return parse(ctx, file, data)
 }
 
 func readError(file string, err error) *ValidationError {
@@ -81,7 +82,7 @@ func readError(file string, err error) *ValidationError {
 // prefixes error messages, and model files named by `load:` are looked up
 // relative to its directory (the one I/O Parse does).
 func Parse(name string, data []byte) (*Scenario, error) {
-	s, _, errs := parse(name, data)
+	s, _, errs := parse(context.Background(), name, data)
 	if errs != nil {
 		return nil, errs
 	}
@@ -92,8 +93,9 @@ func Parse(name string, data []byte) (*Scenario, error) {
 // *.yaml and *.yml files (not its subdirectories) are loaded in name order.
 // It gathers the errors of all files, and scenario names used twice across
 // them, before returning; the scenarios that are valid are returned either
-// way.
-func LoadAll(paths []string) ([]*Scenario, error) {
+// way. When ctx is cancelled it stops and returns the context's error,
+// wrapped, instead.
+func LoadAll(ctx context.Context, paths []string) ([]*Scenario, error) {
 	var (
 		out   []*Scenario
 		errs  ValidationErrors
@@ -106,7 +108,10 @@ func LoadAll(paths []string) ([]*Scenario, error) {
 			continue
 		}
 		for _, f := range files {
-			s, nameNode, ferrs := load(f)
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("interrupted: %w", err)
+			}
+			s, nameNode, ferrs := load(ctx, f)
 			errs = append(errs, ferrs...)
 			if s == nil {
 				continue
@@ -122,6 +127,9 @@ func LoadAll(paths []string) ([]*Scenario, error) {
 			names[s.Name] = f
 			out = append(out, s)
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("interrupted: %w", err)
 	}
 	if len(errs) > 0 {
 		return out, errs
@@ -158,13 +166,20 @@ func expand(p string) ([]string, *ValidationError) {
 
 // parse decodes and validates data, returning the scenario and the node
 // of its name, or every error found.
-func parse(file string, data []byte) (*Scenario, *yaml.Node, ValidationErrors) {
+func parse(ctx context.Context, file string, data []byte) (*Scenario, *yaml.Node, ValidationErrors) {
 	d := &decoder{file: file}
+	if len(data) > MaxFileSize {
+		return nil, nil, ValidationErrors{tooBig(file, "scenario", int64(len(data)), MaxFileSize)}
+	}
+	if !d.checkText(data) {
+		return nil, nil, d.result()
+	}
 	root := d.document(data)
-	if root == nil {
+	if root == nil || !d.checkExpansion(ctx, root) {
 		return nil, nil, d.result()
 	}
 	s, nameNode := d.scenario(root)
+	d.checkModeSession(s, root)
 	if errs := d.result(); errs != nil {
 		return nil, nil, errs
 	}
@@ -173,79 +188,10 @@ func parse(file string, data []byte) (*Scenario, *yaml.Node, ValidationErrors) {
 
 // document parses data as exactly one YAML document and returns its root
 // node, or nil after recording why not.
-func (d *decoder) document(data []byte) (root *yaml.Node) {
-	defer func() {
-		// yaml.v3 has panicked on crafted input before; such a file is
-		// reported, never allowed to take the harness down.
-		if r := recover(); r != nil {
-			d.errorf(nil, "invalid YAML: the parser gave up (%v); check the file's syntax", r)
-			root = nil
-		}
-	}()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			d.errorf(nil, "file is empty; a scenario needs at least name: and phases:")
-		} else {
-			d.syntaxError(err, data)
-		}
-		return nil
-	}
-	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		d.errorf(nil, "file is empty; a scenario needs at least name: and phases:")
-		return nil
-	}
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		d.syntaxError(err, data)
-		return nil
-	default:
-		d.errorf(&next, "a scenario file holds one YAML document; move this one to a file of its own (or remove the --- line above it)")
-		return nil
-	}
-	return doc.Content[0]
-}
-
-// syntaxError turns a yaml.v3 error ("yaml: line 3: ...") into a
-// ValidationError at that line, with a hint for the usual causes.
-func (d *decoder) syntaxError(err error, data []byte) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
-	if m := yamlErrRE.FindStringSubmatch(err.Error()); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	}
-	e := &ValidationError{File: d.file, Line: line, Msg: "invalid YAML: " + msg}
-	lines := strings.Split(string(data), "\n")
-	// A tab in the indentation is the most common cause and yaml.v3 names
-	// it obscurely; look on the reported line and its neighbours.
-	for _, l := range []int{line, line - 1, line + 1} {
-		if l < 1 || l > len(lines) {
-			continue
-		}
-		text := lines[l-1]
-		indent := text[:len(text)-len(strings.TrimLeft(text, " \t"))]
-		if i := strings.IndexByte(indent, '\t'); i >= 0 {
-			e.Line, e.Col = l, i+1
-			e.Msg = "invalid YAML: a tab is used for indentation; YAML indents with spaces only, replace the tab with spaces"
-			d.errs = append(d.errs, e)
-			return
-		}
-	}
-	switch {
-	case strings.Contains(msg, "mapping values are not allowed"):
-		e.Msg += `; if a value contains ": ", quote it (run: "echo a: b")`
-	case strings.Contains(msg, "did not find expected key"), strings.Contains(msg, "did not find expected '-' indicator"):
-		e.Msg += "; check the indentation of this line and the ones above it"
-	case strings.Contains(msg, "did not find expected ',' or ']'"), strings.Contains(msg, "did not find expected ',' or '}'"):
-		e.Msg += "; a [...] or {...} is not closed on this line or the next (quote text that contains [, ], { or })"
-	case strings.Contains(msg, "found character that cannot start any token"):
-		e.Msg += "; quote values that start with @ or `"
-	}
-	d.errs = append(d.errs, e)
+func (d *decoder) document(data []byte) *yaml.Node {
+	root, errs := yamlcheck.Document(d.file, data, "a scenario", "name: and phases:")
+	d.errs = append(d.errs, errs...)
+	return root
 }
 
 // scenario decodes the top-level mapping.
@@ -265,6 +211,10 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, *yaml.Node) {
 	var nameNode *yaml.Node
 	if p, ok := m["name"]; ok {
 		s.Name = d.name("name", p.val)
+		if msg := checkScenarioName(s.Name); msg != "" {
+			d.errorf(p.val, "%s", msg)
+			s.Name = ""
+		}
 		nameNode = p.val
 	} else {
 		d.lacks(root, "name", "scenario has no \"name\"; add a line like name: my-test")
@@ -275,13 +225,14 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, *yaml.Node) {
 	if p, ok := m["requires"]; ok {
 		s.Requires = d.requires(p.val)
 	}
+	_, hasImage := m["image"]
 	if p, ok := m["image"]; ok {
-		s.Image, _ = d.str("image", p.val)
+		s.Image = d.image(p.val)
 	}
 	if p, ok := m["mode"]; ok {
 		if v, ok := d.enum("mode", p.val, string(protocol.ModeProcess), string(protocol.ModeContainer)); ok {
 			s.Mode = protocol.Mode(v)
-			if s.Mode == protocol.ModeContainer && s.Image == "" {
+			if s.Mode == protocol.ModeContainer && !hasImage {
 				d.errorf(p.val, "mode: container needs an image to build the container from; add a line like image: debian-minimal")
 			}
 		}
@@ -303,19 +254,27 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, *yaml.Node) {
 	if p, ok := m["env"]; ok {
 		s.Env = d.strMap("env", p.val, checkEnvKey)
 	}
+	s.KernelArgs = d.kernelArgs(m)
+	d.phases(root, m, s)
+	return s, nameNode
+}
+
+// phases decodes the scenario's list of phases into s.Phases and checks
+// what spans phases: unique names and exports, loads, requires: tsem.
+func (d *decoder) phases(root *yaml.Node, m map[string]pair, s *Scenario) {
 	p, ok := m["phases"]
 	if !ok {
 		d.lacks(root, "phases", "scenario has no \"phases\"; add phases: with at least one phase like - {name: main, steps: [{run: true}]}")
-		return s, nameNode
+		return
 	}
 	r := resolve(p.val)
 	if isNull(r) || (r.Kind == yaml.SequenceNode && len(r.Content) == 0) {
 		d.errorf(p.key, "\"phases\" is empty; add at least one phase like - {name: main, steps: [{run: true}]}")
-		return s, nameNode
+		return
 	}
 	if r.Kind != yaml.SequenceNode {
 		d.errorf(p.val, "\"phases\" must be a list of phases (lines starting with -), got %s", describe(r))
-		return s, nameNode
+		return
 	}
 	var tsemNodes []*yaml.Node
 	phaseLines := map[string]int{}
@@ -339,22 +298,37 @@ func (d *decoder) scenario(root *yaml.Node) (*Scenario, *yaml.Node) {
 		tsemNodes = append(tsemNodes, tsemNode)
 		s.Phases = append(s.Phases, ph)
 	}
-	d.resolveLoads(s, r.Content, exports)
+	d.resolveReferences(s, r.Content, exports)
 	for i, ph := range s.Phases {
 		if ph.TSEM != nil && !slices.Contains(s.Requires.LSM, "tsem") {
 			d.errorf(tsemNodes[i], "phase %q uses tsem but the scenario does not require it; add requires: {lsm: [tsem]} so that kernels without TSEM skip the scenario instead of failing it", ph.Name)
 			break
 		}
 	}
-	return s, nameNode
+}
+
+// image decodes image:, which must name an image tsemlab can build.
+func (d *decoder) image(n *yaml.Node) string {
+	v, ok := d.str("image", n)
+	if !ok {
+		return ""
+	}
+	if !slices.Contains(Images, v) {
+		d.errorf(n, "\"image\" %q is not an image tsemlab can build%s (images: %s)", v, didYouMean(v, Images), strings.Join(Images, ", "))
+		return ""
+	}
+	return v
 }
 
 // exportSite is where a model export is declared.
 type exportSite struct{ index, line int }
 
-// resolveLoads checks that each phase's load names an earlier export or an
-// existing model file, and records the file's path in LoadFile.
+// resolveLoads checks that each phase's load names an earlier export (a
+// learn phase's, or the PHASE.backprop.model of a backprop phase) or a
+// model file the scenario may load (see modelPath and readModel), and
+// records the file's path in LoadFile.
 func (d *decoder) resolveLoads(s *Scenario, nodes []*yaml.Node, exports map[string]exportSite) {
+	addBackpropExports(s, nodes, exports)
 	for i := range s.Phases {
 		t := s.Phases[i].TSEM
 		if t == nil || t.Load == "" {
@@ -370,19 +344,30 @@ func (d *decoder) resolveLoads(s *Scenario, nodes []*yaml.Node, exports map[stri
 				continue
 			}
 		}
-		file := filepath.FromSlash(t.Load)
-		if !filepath.IsAbs(file) {
-			file = filepath.Join(s.Dir, file)
+		rel, msg := modelPath(t.Load)
+		if msg != "" {
+			d.errorf(loadNode, "\"load\": %s", msg)
+			continue
 		}
-		st, err := os.Stat(file)
-		switch {
-		case err == nil && st.Mode().IsRegular():
-			t.LoadFile = file
-		case err == nil:
-			d.errorf(loadNode, "\"load\": %s is not a regular file; name a model file or the export of an earlier learn phase", file)
-		default:
-			d.errorf(loadNode, "\"load\": no earlier phase exports %q and there is no model file %s; export it from an earlier phase (tsem: {model: learn, export: %s}) or give the path of a model file relative to the scenario file", t.Load, file, path.Base(filepath.ToSlash(t.Load)))
+		file := filepath.Join(s.Dir, rel)
+		if _, err := os.Lstat(file); errors.Is(err, fs.ErrNotExist) {
+			var names []string
+			for name := range exports {
+				names = append(names, name)
+			}
+			sort.Strings(names)
+			hint := didYouMean(t.Load, names)
+			if hint == "" {
+				hint = fmt.Sprintf("; export it from an earlier phase (tsem: {model: learn, export: %s}) or give the path of a model file relative to the scenario file", path.Base(filepath.ToSlash(excerpt(t.Load, 60))))
+			}
+			d.errorf(loadNode, "\"load\": no earlier phase exports %q and there is no model file %s%s", excerpt(t.Load, 60), excerpt(file, 200), hint)
+			continue
 		}
+		if _, err := readModel(s.Dir, rel); err != nil {
+			d.errorf(loadNode, "\"load\": %v", err)
+			continue
+		}
+		t.LoadFile = file
 	}
 }
 
@@ -417,8 +402,13 @@ func (d *decoder) name(key string, n *yaml.Node) string {
 	if !ok {
 		return ""
 	}
+	if msg := checkNameLen(key, v); msg != "" {
+		d.errorf(n, "%s", msg)
+		return ""
+	}
 	if !nameRE.MatchString(v) {
-		d.errorf(n, "%q must be lower-case letters, digits, \".\", \"_\" and \"-\", starting with a letter or digit, got %q%s", key, v, suggestName(v))
+		// %+q: a look-alike letter (Cyrillic "е") shows as \u0435.
+		d.errorf(n, "%q must be lower-case letters, digits, \".\", \"_\" and \"-\", starting with a letter or digit, got %+q%s", key, v, suggestName(v))
 		return ""
 	}
 	return v
@@ -458,7 +448,7 @@ func (d *decoder) requires(n *yaml.Node) Requires {
 	if !ok {
 		return r
 	}
-	words := func(key, what string) []string {
+	words := func(key, what string, known []string) []string {
 		p, ok := m[key]
 		if !ok {
 			return nil
@@ -470,14 +460,20 @@ func (d *decoder) requires(n *yaml.Node) Requires {
 				d.errorf(it.node, "%q lists %q, which is not %s name (lower-case letters, digits and _, like %s)", key, it.val, what, map[string]string{"lsm": "tsem", "features": "seccomp"}[key])
 				continue
 			}
+			if !slices.Contains(known, w) {
+				// A misspelt requirement is never met: the scenario
+				// would be skipped on every kernel.
+				d.errorf(it.node, "%q lists %q, which is not %s tsemlab knows%s (known: %s)", key, it.val, what, didYouMean(w, known), strings.Join(known, ", "))
+				continue
+			}
 			if !slices.Contains(out, w) {
 				out = append(out, w)
 			}
 		}
 		return out
 	}
-	r.LSM = words("lsm", "a security module")
-	r.Features = words("features", "a kernel feature")
+	r.LSM = words("lsm", "a security module", protocol.KnownLSMs)
+	r.Features = words("features", "a kernel feature", protocol.KnownFeatures)
 	return r
 }
 
@@ -498,6 +494,9 @@ func (d *decoder) phase(n *yaml.Node, s *Scenario) (Phase, *yaml.Node, *yaml.Nod
 	}
 	if p, ok := m["description"]; ok {
 		ph.Description, _ = d.str("description", p.val)
+	}
+	if p, ok := m["image"]; ok {
+		ph.Image = d.image(p.val)
 	}
 	session := s.Session
 	if p, ok := m["session"]; ok {
@@ -531,6 +530,7 @@ func (d *decoder) phase(n *yaml.Node, s *Scenario) (Phase, *yaml.Node, *yaml.Nod
 	if p, ok := m["expect"]; ok {
 		ph.Expect = d.phaseExpect(p.val, ph.TSEM != nil)
 	}
+	d.phaseLabs(m, &ph, session)
 	p, ok := m["steps"]
 	if !ok {
 		d.lacks(n, "steps", "phase %q has no \"steps\"; add steps: with at least one step like - run: true", ph.Name)
@@ -593,16 +593,7 @@ func (d *decoder) tsem(n *yaml.Node) *TSEM {
 		d.lacks(n, "model", "tsem has no \"model\"; add model: learn, enforce or seal")
 	}
 	if p, ok := m["export"]; ok {
-		if v, ok := d.str("export", p.val); ok {
-			switch {
-			case !exportRE.MatchString(v):
-				d.errorf(p.val, "\"export\" is a file name for the model and must be letters, digits, \".\", \"_\" and \"-\", got %q", v)
-			case t.Model != "" && t.Model != protocol.ModelLearn:
-				d.errorf(p.key, "\"export\" is only for model: learn (it names where the learned model goes); remove it, or set model: learn")
-			default:
-				t.Export = v
-			}
-		}
+		t.Export = d.export(p, t.Model)
 	}
 	if p, ok := m["load"]; ok {
 		if v, ok := d.str("load", p.val); ok {
@@ -657,6 +648,28 @@ func (d *decoder) tsem(n *yaml.Node) *TSEM {
 	return t
 }
 
+// export decodes a learn phase's export:, the name of a file in the
+// results directory.
+func (d *decoder) export(p pair, model protocol.ModelMode) string {
+	v, ok := d.str("export", p.val)
+	if !ok {
+		return ""
+	}
+	switch {
+	case checkNameLen("export", v) != "":
+		d.errorf(p.val, "%s", checkNameLen("export", v))
+	case !exportRE.MatchString(v):
+		d.errorf(p.val, "\"export\" is a file name for the model and must be letters, digits, \".\", \"_\" and \"-\", starting with a letter or digit, got %q", v)
+	case checkArtifactName(v) != "":
+		d.errorf(p.val, "\"export\" %s", checkArtifactName(v))
+	case model != "" && model != protocol.ModelLearn:
+		d.errorf(p.key, "\"export\" is only for model: learn (it names where the learned model goes); remove it, or set model: learn")
+	default:
+		return v
+	}
+	return ""
+}
+
 func (d *decoder) step(n *yaml.Node, session protocol.Session) Step {
 	st := Step{Expect: StepExpect{Outcome: protocol.OutcomeAllow}}
 	if r := resolve(n); r.Kind == yaml.ScalarNode && !isNull(r) {
@@ -677,8 +690,11 @@ func (d *decoder) step(n *yaml.Node, session protocol.Session) Step {
 			}
 			st.Run = v
 		}
-	} else {
+	} else if _, ok := m["http"]; !ok {
 		d.lacks(n, "run", "step has no \"run\"; add the command, like run: ls /")
+	}
+	if p, ok := m["http"]; ok {
+		d.httpStep(&st, m, p)
 	}
 	if p, ok := m["caps"]; ok {
 		if session == protocol.SessionShell {
@@ -693,6 +709,7 @@ func (d *decoder) step(n *yaml.Node, session protocol.Session) Step {
 	if p, ok := m["expect"]; ok {
 		st.Expect = d.stepExpect(p.val)
 	}
+	d.stepLabs(m, &st, session)
 	return st
 }
 

@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,22 +11,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tsemlab/tsemlab/internal/testutil"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
 // golden compares got with the file at path, or writes it with -update.
-func golden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-		return
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file missing; run go test -update")
-	assert.Equal(t, string(want), got)
-}
 
 func TestLoad_GoodScenariosAreValid(t *testing.T) {
 	files, err := filepath.Glob("testdata/good/*.y*ml")
@@ -35,7 +23,7 @@ func TestLoad_GoodScenariosAreValid(t *testing.T) {
 	require.NotEmpty(t, files)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			s, err := Load(f)
+			s, err := Load(t.Context(), f)
 			require.NoError(t, err)
 			assert.Equal(t, f, s.File)
 			assert.Equal(t, "testdata/good", s.Dir)
@@ -49,15 +37,17 @@ func TestLoad_BadScenariosReportGoldenErrors(t *testing.T) {
 	require.NotEmpty(t, files)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			s, err := Load(f)
+			s, err := Load(t.Context(), f)
 			require.Error(t, err)
 			assert.Nil(t, s)
 			var errs ValidationErrors
 			require.ErrorAs(t, err, &errs)
 			for _, e := range errs {
-				assert.Equal(t, f, e.File)
+				if !strings.HasPrefix(e.File, "testdata/bad/labs/") {
+					assert.Equal(t, f, e.File)
+				}
 			}
-			golden(t, strings.TrimSuffix(f, ".yaml")+".golden", err.Error()+"\n")
+			testutil.Golden(t, strings.TrimSuffix(f, ".yaml")+".golden", []byte(err.Error()+"\n"))
 		})
 	}
 }
@@ -69,14 +59,14 @@ func TestLoad_UnknownFieldReportsLineAndColumn(t *testing.T) {
 		contains  string
 	}{
 		{"testdata/bad/unknown-top-field.yaml", 2, 1, `unknown field "descripton" in a scenario; did you mean "description"?`},
-		{"testdata/bad/unknown-phase-field.yaml", 4, 5, `unknown field "stpes" in a phase; did you mean "steps"? (allowed: name, description, session, shell, env, caps, setup, tsem, steps, expect)`},
+		{"testdata/bad/unknown-phase-field.yaml", 4, 5, `unknown field "stpes" in a phase; did you mean "steps"? (allowed: name, description, image, session, shell, env, caps, setup, tsem, steps, expect, seccomp, apparmor)`},
 		{"testdata/bad/unknown-step-field.yaml", 6, 9, `unknown field "exepct" in a step; did you mean "expect"?`},
 		{"testdata/bad/unknown-expect-field.yaml", 6, 34, `unknown field "stdout_contain" in "expect"; did you mean "stdout_contains"?`},
 		{"testdata/bad/unknown-phase-expect-field.yaml", 9, 7, `did you mean "forensics_count"?`},
 	}
 	for _, tt := range tests {
 		t.Run(filepath.Base(tt.file), func(t *testing.T) {
-			_, err := Load(tt.file)
+			_, err := Load(t.Context(), tt.file)
 			var ve *ValidationError
 			require.ErrorAs(t, err, &ve)
 			assert.Equal(t, tt.line, ve.Line)
@@ -87,7 +77,7 @@ func TestLoad_UnknownFieldReportsLineAndColumn(t *testing.T) {
 }
 
 func TestLoad_MissingFileIsErrorWithoutPosition(t *testing.T) {
-	_, err := Load("testdata/nope.yaml")
+	_, err := Load(t.Context(), "testdata/nope.yaml")
 	var ve *ValidationError
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, 0, ve.Line)
@@ -95,13 +85,13 @@ func TestLoad_MissingFileIsErrorWithoutPosition(t *testing.T) {
 }
 
 func TestLoad_DirectoryIsErrorSayingSo(t *testing.T) {
-	_, err := Load("testdata/good")
+	_, err := Load(t.Context(), "testdata/good")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "testdata/good: is a directory")
 }
 
 func TestLoad_DecodesEveryField(t *testing.T) {
-	s, err := Load("testdata/good/shell-session.yaml")
+	s, err := Load(t.Context(), "testdata/good/shell-session.yaml")
 	require.NoError(t, err)
 	zero, one := 0, 1
 	three, two := 3, 2
@@ -124,10 +114,10 @@ func TestLoad_DecodesEveryField(t *testing.T) {
 		File:        "testdata/good/shell-session.yaml",
 		Dir:         "testdata/good",
 		Name:        "shell-session",
-		Description: "Steps typed into one bash, with a container image and every field set.",
+		Description: "Steps typed into one bash, in a workload image, with every field set.",
 		Requires:    Requires{LSM: []string{"tsem"}, Features: []string{"seccomp", "user_namespaces"}},
 		Image:       "debian-minimal",
-		Mode:        "container",
+		Mode:        "process",
 		Timeout:     10 * time.Minute,
 		StepTimeout: 45 * time.Second,
 		Session:     "shell",
@@ -182,6 +172,36 @@ func TestLoad_DecodesEveryField(t *testing.T) {
 		},
 	}
 	assert.Equal(t, want, s)
+}
+
+func TestLoad_DecodesHTTPSteps(t *testing.T) {
+	s, err := Load(t.Context(), "testdata/good/container-http.yaml")
+	require.NoError(t, err)
+	assert.Equal(t, protocol.ModeContainer, s.Mode)
+	assert.Equal(t, "httpd", s.Image)
+	steps := s.Phases[0].Steps
+	require.Len(t, steps, 3)
+	assert.Nil(t, steps[0].HTTP)
+	assert.Equal(t, Step{
+		Name: "fetch", Run: "GET http://127.0.0.1/", Timeout: 5 * time.Second,
+		Expect: StepExpect{Outcome: protocol.OutcomeAllow},
+		HTTP:   &HTTP{URL: "http://127.0.0.1/", ExpectStatus: 200, BodyContains: []string{"tsemlab httpd", "it works"}},
+	}, steps[1])
+	assert.Equal(t, &HTTP{URL: "http://localhost:8080/missing", ExpectStatus: 404}, steps[2].HTTP)
+	assert.Equal(t, "", s.Phases[0].Image)
+	assert.Equal(t, "debian-minimal", s.Phases[1].Image)
+	plan := s.Plan(PlanOptions{})
+	assert.Equal(t, "httpd", plan.Phases[0].Image, "a phase without an image runs in the scenario's")
+	assert.Equal(t, "debian-minimal", plan.Phases[1].Image)
+}
+
+func TestCheckLoopbackURL(t *testing.T) {
+	for u, ok := range map[string]bool{
+		"http://127.0.0.1/": true, "http://127.1.2.3:8080/x": true, "http://[::1]/": true, "http://LOCALHOST/": true,
+		"http://10.0.2.2/": false, "https://127.0.0.1/": false, "http://example.org/": false, "127.0.0.1": false, "ftp://localhost/": false,
+	} {
+		assert.Equal(t, ok, checkLoopbackURL(u) == "", "%s: %s", u, checkLoopbackURL(u))
+	}
 }
 
 func TestParse_FillsDefaults(t *testing.T) {
@@ -295,7 +315,7 @@ phases:
 }
 
 func TestParse_ReportsEveryErrorInPositionOrder(t *testing.T) {
-	_, err := Load("testdata/bad/many-mistakes.yaml")
+	_, err := Load(t.Context(), "testdata/bad/many-mistakes.yaml")
 	var errs ValidationErrors
 	require.ErrorAs(t, err, &errs)
 	require.Len(t, errs, 6)
@@ -330,7 +350,7 @@ var (
 )
 
 func TestLoadAll_GathersErrorsFromEveryFile(t *testing.T) {
-	scenarios, err := LoadAll([]string{
+	scenarios, err := LoadAll(t.Context(), []string{
 		"testdata/bad/missing-name.yaml",
 		"testdata/good",
 		"testdata/bad/unknown-step-field.yaml",
@@ -351,7 +371,7 @@ func TestLoadAll_GathersErrorsFromEveryFile(t *testing.T) {
 	for _, s := range scenarios {
 		names = append(names, s.Name)
 	}
-	assert.Equal(t, []string{"capabilities", "minimal", "process-grep", "shell-session"}, names)
+	assert.Equal(t, []string{"backprop-load", "capabilities", "container-http", "minimal", "process-grep", "shell-session"}, names)
 }
 
 func TestLoadAll_DirectoryLoadsYAMLFilesInNameOrder(t *testing.T) {
@@ -367,7 +387,7 @@ func TestLoadAll_DirectoryLoadsYAMLFilesInNameOrder(t *testing.T) {
 	write("c.yaml.txt", "ignored")
 	write("notes.txt", "ignored")
 	write("sub/d.yaml", "ignored")
-	scenarios, err := LoadAll([]string{dir})
+	scenarios, err := LoadAll(t.Context(), []string{dir})
 	require.NoError(t, err)
 	require.Len(t, scenarios, 2)
 	assert.Equal(t, "ay", scenarios[0].Name)
@@ -377,7 +397,7 @@ func TestLoadAll_DirectoryLoadsYAMLFilesInNameOrder(t *testing.T) {
 
 func TestLoadAll_EmptyDirectoryIsError(t *testing.T) {
 	dir := t.TempDir()
-	_, err := LoadAll([]string{dir})
+	_, err := LoadAll(t.Context(), []string{dir})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), dir+": directory holds no *.yaml or *.yml scenario files")
 }
@@ -387,7 +407,7 @@ func TestLoadAll_ScenarioNameUsedTwiceIsError(t *testing.T) {
 	body := []byte("# same\nname: same\nphases: [{name: main, steps: [{run: ls}]}]\n")
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "a.yaml"), body, 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "b.yaml"), body, 0o644))
-	scenarios, err := LoadAll([]string{dir})
+	scenarios, err := LoadAll(t.Context(), []string{dir})
 	var ve *ValidationError
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, filepath.Join(dir, "b.yaml"), ve.File)
@@ -419,5 +439,37 @@ func TestParse_MergeKeyBombIsRefused(t *testing.T) {
 	}
 	_, err := Parse("bomb.yaml", []byte(b.String()))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "merge keys (<<) expand to more than 10000 mappings")
+	assert.Contains(t, err.Error(), "would expand this file by more than 100000 nodes")
+}
+
+func TestParse_UnknownRequirementOrImageSuggestsNearest(t *testing.T) {
+	tests := []struct{ field, want string }{
+		{"requires: {lsm: [tsme]}", `x.yaml:2:18: "lsm" lists "tsme", which is not a security module tsemlab knows; did you mean "tsem"? (known: capability, landlock,`},
+		{"requires: {features: [seccmp]}", `x.yaml:2:23: "features" lists "seccmp", which is not a kernel feature tsemlab knows; did you mean "seccomp"? (known: seccomp, user_namespaces, pid_namespaces, net_namespaces, uts_namespaces, ipc_namespaces)`},
+		{"requires: {features: [selinux]}", `"features" lists "selinux", which is not a kernel feature tsemlab knows (known: `},
+		{"image: debian-minmal", `x.yaml:2:8: "image" "debian-minmal" is not an image tsemlab can build; did you mean "debian-minimal"? (images: debian-minimal, httpd)`},
+		{"image: ../../etc", `"image" "../../etc" is not an image tsemlab can build (images: debian-minimal, httpd)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.field, func(t *testing.T) {
+			_, err := Parse("x.yaml", []byte("name: x\n"+tt.field+"\nphases: [{name: p, steps: [{run: ls}]}]\n"))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestParse_KnownRequirementsAndImagesAreValid(t *testing.T) {
+	for _, lsm := range protocol.KnownLSMs {
+		_, err := Parse("x.yaml", []byte("name: x\nrequires: {lsm: ["+lsm+"]}\nphases: [{name: p, steps: [{run: ls}]}]\n"))
+		assert.NoError(t, err, lsm)
+	}
+	for _, f := range protocol.KnownFeatures {
+		_, err := Parse("x.yaml", []byte("name: x\nrequires: {features: ["+f+"]}\nphases: [{name: p, steps: [{run: ls}]}]\n"))
+		assert.NoError(t, err, f)
+	}
+	for _, img := range Images {
+		_, err := Parse("x.yaml", []byte("name: x\nimage: "+img+"\nphases: [{name: p, steps: [{run: ls}]}]\n"))
+		assert.NoError(t, err, img)
+	}
 }

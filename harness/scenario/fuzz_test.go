@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 )
 
 // FuzzParse checks that no input makes Parse panic and that whatever it
@@ -24,11 +23,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("a: &a [*a]"))
 	f.Add([]byte("name: x\nphases: [{<<: [*a]}]"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		start := time.Now()
+		// The work Parse may do is bounded by its alias budget (see the
+		// hostile corpus), not by a clock.
 		s, err := Parse("testdata/good/fuzz.yaml", data)
-		if d := time.Since(start); d > 2*time.Second {
-			t.Fatalf("Parse took %v", d)
-		}
 		if err != nil {
 			if s != nil {
 				t.Fatal("Parse returned a scenario with an error")

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tsemlab/tsemlab/internal/yamlcheck"
 	"gopkg.in/yaml.v3"
 )
 
@@ -44,7 +45,16 @@ func (d *decoder) lacks(n *yaml.Node, key, format string, args ...any) {
 	d.errorf(n, format, args...)
 }
 
+// maxQuoted bounds the user text a message repeats: a value or key of a
+// megabyte is shown by its start.
+const maxQuoted = 200
+
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
+	for i, a := range args {
+		if s, ok := a.(string); ok && len(s) > maxQuoted {
+			args[i] = excerpt(s, maxQuoted)
+		}
+	}
 	e := &ValidationError{File: d.file, Msg: fmt.Sprintf(format, args...)}
 	if n != nil {
 		e.Line, e.Col = n.Line, n.Column
@@ -70,61 +80,12 @@ func (d *decoder) result() ValidationErrors {
 	return out
 }
 
-// resolve follows aliases to the node they stand for. A chain that does
-// not end (yaml.v3 refuses cycles, so this is belt and braces) reads as
-// null.
-func resolve(n *yaml.Node) *yaml.Node {
-	for range 64 {
-		if n == nil {
-			return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"}
-		}
-		if n.Kind != yaml.AliasNode {
-			return n
-		}
-		n = n.Alias
-	}
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-// describe says what n is, for "got ..." in messages.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		switch n.ShortTag() {
-		case "!!null":
-			return "nothing"
-		case "!!int", "!!float":
-			return n.Value
-		case "!!bool":
-			return n.Value
-		default:
-			return fmt.Sprintf("%q", excerpt(n.Value, 60))
-		}
-	}
-	return "nothing"
-}
-
-// excerpt shortens s to about n bytes for a message.
-func excerpt(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8Start(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
-}
-
-func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
+var (
+	resolve  = yamlcheck.Resolve
+	isNull   = yamlcheck.IsNull
+	describe = yamlcheck.Describe
+	excerpt  = yamlcheck.Excerpt
+)
 
 // pair is one key and its value in a mapping.
 type pair struct{ key, val *yaml.Node }

@@ -1,9 +1,10 @@
 package scenario
 
 import (
+	"errors"
 	"fmt"
 	"math"
-	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"time"
@@ -48,7 +49,10 @@ func (s *Scenario) TotalTimeout(o PlanOptions) time.Duration {
 
 // ReadModels reads the model files the scenario's phases load (TSEM.LoadFile)
 // and returns their text keyed by load name, for PlanOptions.Models. It is
-// the only part of planning that touches the file system.
+// the only part of planning that touches the file system, and it checks
+// each file again as validation did (in the scenario's directory, no
+// symbolic link out of it, a regular file of at most MaxModelSize bytes,
+// a model), since files can change between validation and run.
 func (s *Scenario) ReadModels() (map[string]string, error) {
 	models := map[string]string{}
 	for _, ph := range s.Phases {
@@ -58,13 +62,31 @@ func (s *Scenario) ReadModels() (map[string]string, error) {
 		if _, done := models[ph.TSEM.Load]; done {
 			continue
 		}
-		b, err := os.ReadFile(ph.TSEM.LoadFile)
+		// The file may have changed since validation: check it again.
+		text, err := s.readLoadFile(ph.TSEM.LoadFile)
 		if err != nil {
 			return nil, fmt.Errorf("read model for phase %s of %s: %w", ph.Name, s.File, err)
 		}
-		models[ph.TSEM.Load] = string(b)
+		models[ph.TSEM.Load] = text
 	}
 	return models, nil
+}
+
+// readLoadFile reads a LoadFile with the checks validation made: under
+// the scenario's directory, a regular file within MaxModelSize, a model.
+func (s *Scenario) readLoadFile(file string) (string, error) {
+	dir := s.Dir
+	if dir == "" {
+		dir = "."
+	}
+	rel, err := filepath.Rel(dir, file)
+	if err != nil {
+		return "", err
+	}
+	if _, msg := modelPath(rel); msg != "" {
+		return "", errors.New(msg)
+	}
+	return readModel(dir, rel)
 }
 
 // Plan returns the plan the guest runs for s. It is pure: model file
@@ -73,7 +95,8 @@ func (s *Scenario) ReadModels() (map[string]string, error) {
 // A phase's session is its own, else the scenario's. Its shell is its own,
 // else the scenario's when the phase runs the scenario's session, else
 // DefaultShell of its session. Its environment is the scenario's overlaid
-// with its own, as sorted KEY=value strings. Steps are numbered from 1
+// with its own, as sorted KEY=value strings. Its image is its own, else the
+// scenario's. Steps are numbered from 1
 // within each phase, and every step carries its timeout (its own, else the
 // scenario's step_timeout), scaled.
 func (s *Scenario) Plan(o PlanOptions) protocol.Plan {
@@ -99,6 +122,7 @@ func (s *Scenario) Plan(o PlanOptions) protocol.Plan {
 				p.Files[t.Load] = text
 			}
 		}
+		p.Files = labFiles(ph, p.Files)
 		p.Phases = append(p.Phases, pp)
 	}
 	return p
@@ -126,7 +150,12 @@ func (s *Scenario) planPhase(ph Phase, o PlanOptions) protocol.Phase {
 	if shell == nil {
 		shell = DefaultShell(session)
 	}
+	image := ph.Image
+	if image == "" {
+		image = s.Image
+	}
 	pp := protocol.Phase{
+		Image:   image,
 		Name:    ph.Name,
 		Session: session,
 		Shell:   slices.Clone(shell),
@@ -152,14 +181,16 @@ func (s *Scenario) planPhase(ph Phase, o PlanOptions) protocol.Phase {
 		if timeout <= 0 {
 			timeout = s.stepTimeout()
 		}
-		pp.Steps = append(pp.Steps, protocol.Step{
+		pp.Steps = append(pp.Steps, planStepLabs(st, protocol.Step{
 			Index:   i + 1,
 			Name:    st.Name,
 			Run:     st.Run,
 			Caps:    planCaps(st.Caps),
 			Timeout: protocol.Duration(o.scale(timeout)),
-		})
+			HTTP:    planHTTP(st.HTTP),
+		}))
 	}
+	planPhaseLabs(ph, &pp)
 	return pp
 }
 
@@ -168,6 +199,13 @@ func (s *Scenario) sessionOrDefault() protocol.Session {
 		return DefaultSession
 	}
 	return s.Session
+}
+
+func planHTTP(h *HTTP) *protocol.HTTPRequest {
+	if h == nil {
+		return nil
+	}
+	return &protocol.HTTPRequest{URL: h.URL}
 }
 
 func planCaps(c *Caps) *protocol.Caps {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tsemlab/tsemlab/internal/testutil"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -18,7 +19,7 @@ func TestPlan_GoodScenariosMatchGoldenJSON(t *testing.T) {
 	require.NoError(t, err)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			s, err := Load(f)
+			s, err := Load(t.Context(), f)
 			require.NoError(t, err)
 			models, err := s.ReadModels()
 			require.NoError(t, err)
@@ -26,13 +27,13 @@ func TestPlan_GoodScenariosMatchGoldenJSON(t *testing.T) {
 			b, err := json.MarshalIndent(plan, "", "  ")
 			require.NoError(t, err)
 			name := strings.TrimSuffix(filepath.Base(f), filepath.Ext(f))
-			golden(t, filepath.Join("testdata", "plan", name+".json"), string(b)+"\n")
+			testutil.Golden(t, filepath.Join("testdata", "plan", name+".json"), []byte(string(b)+"\n"))
 		})
 	}
 }
 
 func TestPlan_ShipsModelFilesUnderTheirLoadName(t *testing.T) {
-	s, err := Load("testdata/good/shell-session.yaml")
+	s, err := Load(t.Context(), "testdata/good/shell-session.yaml")
 	require.NoError(t, err)
 	models, err := s.ReadModels()
 	require.NoError(t, err)
@@ -156,7 +157,7 @@ phases:
 }
 
 func TestPlan_DoesNotShareSlicesWithScenario(t *testing.T) {
-	s, err := Load("testdata/good/capabilities.yaml")
+	s, err := Load(t.Context(), "testdata/good/capabilities.yaml")
 	require.NoError(t, err)
 	p := s.Plan(PlanOptions{})
 	p.Phases[0].Caps.Drop[0] = "changed"

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tsemlab/tsemlab/protocol"
+	"github.com/tsemlab/tsemlab/seccomp"
 )
 
 // Defaults for the fields a scenario may leave out.
@@ -62,8 +63,11 @@ type Scenario struct {
 	Shell []string
 	// Env is the phases' default environment; a phase's Env overrides it
 	// key by key.
-	Env    map[string]string
-	Phases []Phase
+	Env map[string]string
+	// KernelArgs are kernel command-line arguments for this scenario's
+	// boot, after the harness's own and run's --append.
+	KernelArgs []string
+	Phases     []Phase
 }
 
 // Requires lists what the kernel must offer for the scenario to run; a
@@ -80,6 +84,8 @@ type Requires struct {
 type Phase struct {
 	Name        string
 	Description string
+	// Image is the phase's own workload image, or "" (the scenario's).
+	Image string
 	// Session is the phase's own, or "" (the scenario's).
 	Session protocol.Session
 	// Shell overrides the scenario's shell; nil inherits it (see Plan).
@@ -94,6 +100,10 @@ type Phase struct {
 	Steps []Step
 	// Expect holds phase-level expectations (forensics, trajectory).
 	Expect PhaseExpect
+	// Seccomp learns or enforces a seccomp profile for every step.
+	Seccomp *Seccomp
+	// AppArmor confines every step (a step's own wins).
+	AppArmor *AppArmor
 }
 
 // Caps changes capability sets. Names are normalised to upper case with the
@@ -109,11 +119,14 @@ type TSEM struct {
 	// Export names the artifact a learn phase writes its model to.
 	Export string
 	// Load is the model an enforce or seal phase starts from: an earlier
-	// phase's Export, or a model file path relative to the scenario file.
+	// phase's Export, or the path of a model file relative to the
+	// scenario file, without "..", inside the scenario's directory.
 	Load string
 	// LoadFile is the path of the model file when Load names a file rather
-	// than an earlier export ("" otherwise). The file existed when the
-	// scenario was loaded.
+	// than an earlier export ("" otherwise). When the scenario was loaded
+	// it was a regular file of at most MaxModelSize bytes in the
+	// scenario's directory (symbolic links resolved) that parsed as a
+	// model; ReadModels checks that again.
 	LoadFile   string
 	Pseudonyms []string
 	Backprop   bool
@@ -133,6 +146,49 @@ type Step struct {
 	// applies).
 	Timeout time.Duration
 	Expect  StepExpect
+	// Namespaces are the new namespaces the step runs in, in
+	// protocol.NamespaceKinds order.
+	Namespaces []string
+	// Chroot or PivotRoot (absolute guest paths; one at most) make a
+	// directory the step's root.
+	Chroot    string
+	PivotRoot string
+	// User is "UID:GID" ("" runs as root).
+	User            string
+	NoNewPrivileges bool
+	AppArmor        *AppArmor
+	// HTTP, when set, makes the step a request instead of a command (Run
+	// then reads "GET URL").
+	HTTP *HTTP
+}
+
+// Seccomp configures a phase's seccomp profile.
+type Seccomp struct {
+	Mode protocol.SeccompMode
+	// Export names the artifact a learn phase writes its profile to.
+	Export string
+	// DefaultAction is a learned profile's answer to the calls not seen
+	// (seccomp.ActErrno unless the scenario says otherwise).
+	DefaultAction seccomp.Action
+	// Profile is what an enforce phase enforces, as written: an earlier
+	// learn phase's Export, or a profile file relative to the scenario.
+	Profile string
+	// ProfileFile is the file's path when Profile names one ("" for an
+	// export), and ProfileText its content, validated when loaded.
+	ProfileFile string
+	ProfileText string
+}
+
+// AppArmor confines steps to a profile loaded in the guest.
+type AppArmor struct {
+	// Profile is the profile file as written, relative to the scenario.
+	Profile string
+	// File is its path, Text its content (read when the scenario loaded).
+	File string
+	Text string
+	// Name is the profile the steps are confined to: the file's first
+	// profile unless the scenario names one.
+	Name string
 }
 
 // StepExpect is what a step must show. Every non-empty field is one check.

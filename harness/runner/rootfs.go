@@ -1,0 +1,37 @@
+package runner
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/tsemlab/tsemlab/harness/boot"
+	"github.com/tsemlab/tsemlab/harness/result"
+	"github.com/tsemlab/tsemlab/protocol"
+)
+
+// drives attaches the workload images the plan's phases run in: the
+// read-only drives to boot with, in the order the phases first name them;
+// the guest device of each in the plan; and which build (suite, Debian
+// version, hash) in the result.
+func (r *scenarioRun) drives(plan *protocol.Plan) ([]boot.Drive, error) {
+	var names []string
+	for _, ph := range plan.Phases {
+		if ph.Image != "" && !slices.Contains(names, ph.Image) {
+			names = append(names, ph.Image)
+		}
+	}
+	var drives []boot.Drive
+	for _, name := range names {
+		img := r.c.RootFS[name]
+		if img == nil {
+			return nil, fmt.Errorf("workload image %q was not built before the run (lab.RootFS)", name)
+		}
+		drives = append(drives, boot.Drive{Image: img.Name, Path: img.Path, FSType: img.Format})
+		r.res.Env.RootFS = append(r.res.Env.RootFS, result.RootFS{
+			Name: img.Name, Path: img.Path, SHA256: img.SHA256,
+			Suite: img.Release.Suite, RequestedSuite: img.Release.Requested, DebianVersion: img.DebianVersion,
+		})
+	}
+	plan.Drives = boot.GuestDrives(drives)
+	return drives, nil
+}

@@ -1,0 +1,199 @@
+package orchestrator
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/tsemlab/tsemlab/protocol"
+)
+
+// images is what running steps on a workload image needs: where it goes,
+// how to mount, and which runc. The zero value is the guest's (filled in
+// by attachImage); tests set their own.
+type images struct {
+	mnt    mounter
+	layout layout
+	runc   string
+	// work is the running phase's workload; nil outside a phase and for
+	// scenarios without an image.
+	work *workload
+}
+
+// guestRunc is where the image build packs the host's runc.
+const guestRunc = "/bin/runc"
+
+// deviceWait bounds the wait for the image's disk to appear.
+const deviceWait = 10 * time.Second
+
+// workload is where a phase's steps run when the scenario names an image:
+// chrooted into the phase's root (process mode), or in a container whose
+// root it is. It travels to a namespace leader in its job, so it is JSON.
+type workload struct {
+	// Root is the directory steps see as / in process mode ("" in
+	// container mode, where runc sets the root).
+	Root string `json:"root,omitempty"`
+	// Container runs the phase's shell in a container (container mode).
+	Container *container `json:"container,omitempty"`
+}
+
+// root is the directory processes are chrooted into, "" for none.
+func (w *workload) root() string {
+	if w == nil {
+		return ""
+	}
+	return w.Root
+}
+
+// phase returns ph as its chrooted processes run it: the image's
+// environment under the phase's own, and / as the working directory unless
+// the phase names one (a chroot keeps the old one otherwise).
+func (w *workload) phase(ph protocol.Phase) protocol.Phase {
+	if w.root() == "" {
+		return ph
+	}
+	ph.Env = append(slices.Clone(imageEnv), ph.Env...)
+	if ph.Dir == "" {
+		ph.Dir = "/"
+	}
+	return ph
+}
+
+// self is how a chrooted process runs this binary again (capexec): by
+// /proc/self/exe, which the root's /proc reaches although the binary is
+// outside the root.
+func (w *workload) self(self string) string {
+	if w.root() == "" {
+		return self
+	}
+	return "/proc/self/exe"
+}
+
+// phaseImage is the workload image a phase runs in, "" for none.
+func (o *orchestrator) phaseImage(ph protocol.Phase) string {
+	if ph.Image != "" {
+		return ph.Image
+	}
+	return o.plan.Image
+}
+
+// attachImage mounts every workload image the plan's phases name,
+// read-only, once for the whole scenario, and, in container mode, gives
+// runc its state directory and cgroups. Each undo goes on td as it becomes
+// needed.
+func (o *orchestrator) attachImage(ctx context.Context, td *teardown) error {
+	var names []string
+	for _, ph := range o.plan.Phases {
+		if name := o.phaseImage(ph); name != "" && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if o.img.mnt == nil {
+		o.img.mnt, o.img.layout, o.img.runc = sysMounter{}, guestLayout, guestRunc
+	}
+	for _, name := range names {
+		if err := o.mountImage(ctx, name, td); err != nil {
+			return err
+		}
+	}
+	if o.plan.Mode != protocol.ModeContainer {
+		return nil
+	}
+	if _, err := os.Stat(o.img.runc); err != nil {
+		return fmt.Errorf("container mode needs runc, and this guest image has none (%w): install runc on the host (apt-get install runc) and run again; the image is rebuilt with it", err)
+	}
+	if err := mountAll(o.img.mnt, o.img.layout.runcMounts(), td); err != nil {
+		return fmt.Errorf("container state: %w", err)
+	}
+	return nil
+}
+
+// unmetByKernel says why this kernel cannot run the plan's workload, or ""
+// when it can: Debian's runc (1.1) refuses to start a container without the
+// devices cgroup (its v1 controller; under cgroup2 it wants a BPF device
+// filter instead), so container mode on a kernel without it is a skip with
+// the reason, not a failure.
+func (o *orchestrator) unmetByKernel(release string) string {
+	if o.plan.Mode != protocol.ModeContainer {
+		return ""
+	}
+	proc := o.img.layout.Proc
+	if proc == "" {
+		proc = guestLayout.Proc
+	}
+	if hasController(filepath.Join(proc, "cgroups"), "devices") {
+		return ""
+	}
+	return fmt.Sprintf("kernel %s lacks the devices cgroup (CONFIG_CGROUP_DEVICE), without which runc starts no container; kernel/config/virt.config asks for it", release)
+}
+
+// mountImage mounts the image called name from the drive the plan says
+// holds it.
+func (o *orchestrator) mountImage(ctx context.Context, name string, td *teardown) error {
+	i := slices.IndexFunc(o.plan.Drives, func(d protocol.Drive) bool { return d.Image == name })
+	if i < 0 {
+		return fmt.Errorf("the plan names image %q but attaches no drive holding it", name)
+	}
+	d := o.plan.Drives[i]
+	if err := waitForDevice(ctx, d.Device, deviceWait); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := mountAll(o.img.mnt, o.img.layout.imageMounts(d), td); err != nil {
+		return fmt.Errorf("attach image %s: %w", name, err)
+	}
+	o.logf("image %s: %s mounted read-only in %s", name, d.Device, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// enterPhase gives a phase a fresh root when it runs in a workload image:
+// a writable overlay on a tmpfs of its own over the read-only image, and
+// either the mounts chrooted processes need (process mode) or a container
+// bundle (container mode). The teardown it returns undoes all of it, and
+// must run even after an error.
+func (o *orchestrator) enterPhase(ph protocol.Phase) (*teardown, error) {
+	td := &teardown{}
+	image := o.phaseImage(ph)
+	if image == "" {
+		return td, nil
+	}
+	l := o.img.layout
+	if err := mountAll(o.img.mnt, l.overlayMounts(image), td); err != nil {
+		return td, fmt.Errorf("phase root: %w", err)
+	}
+	w := &workload{}
+	if o.plan.Mode == protocol.ModeContainer {
+		c, err := o.bundle(ph, image, td)
+		if err != nil {
+			return td, err
+		}
+		w.Container = c
+	} else {
+		if err := mountAll(o.img.mnt, l.processMounts(), td); err != nil {
+			return td, fmt.Errorf("phase root: %w", err)
+		}
+		td.push("kill what still runs in "+l.Root, func() error { return killRooted(l.Proc, l.Root) })
+		w.Root = l.Root
+	}
+	o.img.work = w
+	td.push("leave the phase's root", func() error {
+		o.img.work = nil
+		return nil
+	})
+	return td, nil
+}
+
+// cleanup undoes a phase's environment and reports what could not be
+// undone: the run goes on (the next phase mounts afresh), but a leak is
+// the harness's error to show.
+func (o *orchestrator) cleanup(phase string, td *teardown) {
+	if err := td.run(); err != nil {
+		_ = o.out.send(protocol.Message{Kind: protocol.KindError, Error: fmt.Sprintf("cleanup after phase %s: %v", phase, err)})
+	}
+}
