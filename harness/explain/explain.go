@@ -1,13 +1,16 @@
 package explain
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/tsemlab/tsemlab/event"
+	"github.com/tsemlab/tsemlab/protocol"
 )
 
 // Options change how a scenario is explained.
@@ -73,6 +76,7 @@ func Scenario(dir string, opt Options) (*Report, error) {
 		for _, ph := range plan.Phases {
 			phases = append(phases, ph.Name)
 		}
+		r.Notes = append(r.Notes, unfinished(dir, plan)...)
 	} else {
 		var guess Source
 		phases, guess, err = phasesFromFiles(dir)
@@ -179,4 +183,20 @@ func phasesFromFiles(dir string) ([]string, Source, error) {
 		return withForensics, Source{Why: "no plan.json, and no phase with a trajectory and no forensic events"}, nil
 	}
 	return withForensics, Source{Why: fmt.Sprintf("no plan.json, and phases %s could each be the learned one: name it (--learned)", strings.Join(learned, ", "))}, nil
+}
+
+// unfinished names the modeled phases of plan that left no forensics file
+// in dir: a guest that crashed, hung or was stopped before the phase's
+// collection, whose out-of-model events are then not at hand.
+func unfinished(dir string, plan protocol.Plan) []string {
+	var notes []string
+	for _, ph := range plan.Phases {
+		if ph.TSEM == nil || ph.TSEM.Model == protocol.ModelLearn || !validName(ph.Name) {
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(dir, ph.Name+".forensics")); errors.Is(err, fs.ErrNotExist) {
+			notes = append(notes, fmt.Sprintf("phase %s left no forensics: it did not finish (a crash, a hang or a stop; see result.json and console.log), so what it did out of model is not known", ph.Name))
+		}
+	}
+	return notes
 }

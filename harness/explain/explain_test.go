@@ -233,3 +233,18 @@ func TestScenario_WithoutPlanOrForensicsFilesSaysSo(t *testing.T) {
 	assert.Empty(t, r.Phases)
 	assert.Contains(t, r.Notes, "no <phase>.forensics file holds a record")
 }
+
+func TestScenario_APhaseThatNeverFinishedIsNamed(t *testing.T) {
+	// As after the process-grep crash: the enforce phase's guest panicked
+	// before its forensics were collected.
+	dir := copyDir(t, "testdata/run/single-unlearned")
+	require.NoError(t, os.Remove(filepath.Join(dir, "enforce.forensics")))
+
+	r, err := Scenario(dir, Options{})
+	require.NoError(t, err)
+	var b strings.Builder
+	require.NoError(t, Write(&b, []*Report{r}))
+
+	assert.Empty(t, r.Phases)
+	assert.Contains(t, b.String(), "phase enforce left no forensics: it did not finish")
+}

@@ -143,6 +143,7 @@ func benchSuite(b *testing.B, kernelPath, dir string, snap bool) {
 	if snap {
 		ensureSnapshot(b, l)
 	}
+	images := workloadImages(b, all)
 	timings := filepath.Join(b.TempDir(), "timings.json")
 	var j1, j2, overhead samples
 	b.ResetTimer()
@@ -150,7 +151,7 @@ func benchSuite(b *testing.B, kernelPath, dir string, snap bool) {
 		var walls [2]float64
 		for j := 1; j <= 2; j++ {
 			c := labConfig(l, b.TempDir())
-			c.Jobs, c.Timings = j, timings
+			c.Jobs, c.Timings, c.RootFS = j, timings, images
 			if !snap {
 				c.Snapshots = nil
 			}

@@ -35,7 +35,7 @@ var (
 
 // requireImageHost skips, or fails under CI=true, when this host cannot
 // build workload images or run container scenarios.
-func requireImageHost(t *testing.T, container bool) {
+func requireImageHost(t testing.TB, container bool) {
 	t.Helper()
 	var missing []string
 	if os.Geteuid() != 0 {
@@ -61,7 +61,7 @@ func requireImageHost(t *testing.T, container bool) {
 
 // workloadImages builds (or finds cached) the images the scenarios name,
 // once per test binary; nil when they name none.
-func workloadImages(t *testing.T, scenarios []*scenario.Scenario) map[string]*rootfs.Image {
+func workloadImages(t testing.TB, scenarios []*scenario.Scenario) map[string]*rootfs.Image {
 	t.Helper()
 	named, container := false, false
 	for _, s := range scenarios {
