@@ -142,6 +142,10 @@ func TestMatch(t *testing.T) {
 		{"dotted key", map[string]string{"file.path.pathname": "/etc/debian_version", "COE.euid": "0"}, true},
 		{"hook-prefixed key", map[string]string{"file_open.file.flags": "32768"}, true},
 		{"exact, not prefix", map[string]string{"pathname": "/etc/debian"}, false},
+		{"pattern", map[string]string{"pathname": "/etc/debian_*"}, true},
+		{"pattern, whole value", map[string]string{"pathname": "/etc/deb*an"}, false},
+		{"pattern does not cross /", map[string]string{"pathname": "/*_version"}, false},
+		{"bad pattern matches nothing", map[string]string{"pathname": "/etc/debian_[version"}, false},
 		{"wrong hook", map[string]string{"type": "file_fcntl"}, false},
 		{"missing key", map[string]string{"address": ""}, false},
 	}

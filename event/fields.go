@@ -3,6 +3,7 @@ package event
 import (
 	"fmt"
 	"maps"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -84,15 +85,33 @@ func (e *Event) Field(name string) (string, bool) {
 	return v, ok
 }
 
-// Match reports whether every wanted field exists and equals the wanted
-// value exactly. Names are those of Fields. An empty want matches.
+// Match reports whether every wanted field exists and has the wanted
+// value: equal to it, or, for a value with a pattern character (*, ?, [),
+// matching it as a shell pattern (path.Match: * does not cross "/"), so
+// that a file with a random name can be named, /run/apache2/apache2.pid.*.
+// Names are those of Fields. An empty want matches.
 func (e *Event) Match(want map[string]string) bool {
 	for k, v := range want {
-		if got, ok := e.fields[k]; !ok || got != v {
+		got, ok := e.fields[k]
+		if !ok || !valueMatches(v, got) {
 			return false
 		}
 	}
 	return true
+}
+
+// IsPattern reports whether a wanted value is matched as a pattern.
+func IsPattern(v string) bool { return strings.ContainsAny(v, "*?[") }
+
+func valueMatches(want, got string) bool {
+	if got == want {
+		return true
+	}
+	if !IsPattern(want) {
+		return false
+	}
+	ok, err := path.Match(want, got)
+	return err == nil && ok
 }
 
 // Summary returns one readable line: the process, the hook and its key

@@ -102,6 +102,7 @@ func (c *container) remove() error {
 	defer cancel()
 	argv := c.argv("delete", "--force", c.ID)
 	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	defer c.removeParents()
 	if err == nil {
 		return c.leftovers()
 	}
@@ -110,6 +111,22 @@ func (c *container) remove() error {
 		return errors.Join(err, fmt.Errorf("removing it by hand: %w", ferr))
 	}
 	return fmt.Errorf("%w (removed by hand)", err)
+}
+
+// removeParents removes the cgroups runc made above the container's own
+// (runc removes only that one), so that every phase's runc finds the same
+// cgroup tree: seen on a TSEM kernel, runc making /tsemlab while learning
+// and finding it while enforcing was an event outside the model
+// (inode_getattr instead of inode_mkdir), and runc was refused. A parent
+// still in use by another container is not empty and stays.
+func (c *container) removeParents() {
+	roots, _ := filepath.Glob(filepath.Join(c.Cgroup, "*"))
+	roots = append(roots, c.Cgroup)
+	for p := filepath.Dir(filepath.Clean("/" + c.CgroupsPath)); p != "/"; p = filepath.Dir(p) {
+		for _, root := range roots {
+			_ = unix.Rmdir(filepath.Join(root, p))
+		}
+	}
 }
 
 // leftovers checks that runc left nothing that would block the next

@@ -78,8 +78,9 @@ func assertGone(t *testing.T, o *orchestrator, f *fakeMounter) {
 	t.Helper()
 	l := o.img.layout
 	assert.NoDirExists(t, filepath.Join(l.Runc, containerID), "runc state left behind")
-	b, _ := os.ReadFile(filepath.Join(os.Getenv("FAKE_CGROUP"), "cgroup.procs"))
-	for _, f := range strings.Fields(string(b)) {
+	listed, _ := os.ReadFile(filepath.Join(os.Getenv("FAKE_CGROUP"), "cgroup.procs"))
+	deleted, _ := os.ReadFile(os.Getenv("FAKE_RUNC_LOG") + ".procs")
+	for _, f := range strings.Fields(string(listed) + " " + string(deleted)) {
 		pid, _ := strconv.Atoi(f)
 		assert.False(t, alive(pid), "container process %d left running", pid)
 	}
@@ -181,5 +182,22 @@ func TestContainerPhase_AFailedSetupStillRemovesEverything(t *testing.T) {
 	require.NotNil(t, end)
 	assert.Equal(t, `oci: unknown capability "CAP_NOSUCH"`, end.Error)
 	assert.Equal(t, []string{"--root " + o.img.layout.Runc + " delete --force tsemlab"}, runcLog(t))
+	assertGone(t, o, f)
+}
+
+func TestContainerPhase_TheCgroupsRuncMadeAboveTheContainerGo(t *testing.T) {
+	// runc 1.1 makes /tsemlab and /tsemlab/tsemlab in each hierarchy and
+	// deletes only the latter; a phase that finds /tsemlab left by the
+	// one before gets events its model never saw (seen on a TSEM kernel).
+	o, f, _ := imageOrchestrator(t, protocol.ModeContainer)
+	cg := o.img.layout.Cgroup
+	for _, d := range []string{filepath.Join(cg, "tsemlab"), filepath.Join(cg, "devices", "tsemlab"), filepath.Join(cg, "devices", "other")} {
+		require.NoError(t, os.MkdirAll(d, 0o755))
+	}
+	ends := containerPhase(t, o, protocol.Step{Run: "true"})
+	require.Len(t, ends, 1)
+	assert.NoDirExists(t, filepath.Join(cg, "tsemlab"))
+	assert.NoDirExists(t, filepath.Join(cg, "devices", "tsemlab"))
+	assert.DirExists(t, filepath.Join(cg, "devices", "other"), "only the container's own path is removed")
 	assertGone(t, o, f)
 }

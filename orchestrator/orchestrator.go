@@ -289,6 +289,9 @@ func (o *orchestrator) steps(ctx context.Context, ph protocol.Phase, facts tsemF
 				return r.err
 			}
 			shellGone = r.ended
+			if r.startup != "" {
+				o.logf("phase %s: the shell printed before its first step%s", ph.Name, tailLines(r.startup, 5))
+			}
 			end.ExitCode, end.Signal, end.Stdout, end.Stderr = r.exit, r.signal, r.stdout, r.stderr
 			end.Truncated, end.Duration, end.TimedOut = r.trunc, protocol.Duration(r.dur), r.timedOut
 			end.ShellExited = r.ended && !r.timedOut

@@ -34,6 +34,9 @@ type ran struct {
 	err error
 	// http is the response of an HTTP step.
 	http *protocol.HTTPResponse
+	// startup is what a shell printed before it read its first step
+	// (bash -i's job-control notices, runc's warnings): not the step's.
+	startup string
 }
 
 // session runs the steps of one phase in order.
@@ -118,6 +121,8 @@ type shellSession struct {
 	token  string
 	waited chan struct{}
 	state  *os.ProcessState
+	// settled is set once the shell has read its first input (settle).
+	settled bool
 }
 
 func startShell(phase protocol.Phase, self string) (*shellSession, error) {
@@ -164,6 +169,25 @@ func startShellIn(phase protocol.Phase, self, root string) (*shellSession, error
 }
 
 func (s *shellSession) run(ctx context.Context, step protocol.Step, timeout time.Duration) ran {
+	if !s.settled {
+		s.settled = true
+		r := s.step(ctx, protocol.Step{Index: 0, Run: ":"}, timeout)
+		if r.ended {
+			// The shell (or the container it runs in) did not start:
+			// that is the first step's fate, with all it printed.
+			return r
+		}
+		startup := r.stdout + r.stderr
+		r = s.step(ctx, step, timeout)
+		r.startup = startup
+		return r
+	}
+	return s.step(ctx, step, timeout)
+}
+
+// step types one step into the shell and reads its output up to the
+// step's markers.
+func (s *shellSession) step(ctx context.Context, step protocol.Step, timeout time.Duration) ran {
 	mark := fmt.Sprintf("%s:%d", s.token, step.Index)
 	text := fmt.Sprintf("%s\nprintf '\\n%s:%%d\\n' \"$?\"; set -x; : %s; set +x\n", step.Run, mark, mark)
 	start := time.Now()

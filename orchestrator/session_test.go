@@ -89,6 +89,34 @@ func TestShellSession_EnvAndDir(t *testing.T) {
 	assert.Equal(t, 0, r.exit, "the host environment is inherited")
 }
 
+func TestShellSession_WhatTheShellPrintsAtItsStartIsNotTheFirstSteps(t *testing.T) {
+	// As bash -i without a terminal ("no job control in this shell") and
+	// runc's warnings before the container's shell runs.
+	ph := bashPhase(t)
+	ph.Shell = []string{"/bin/bash", "-c", "echo startup notice >&2; echo banner; exec /bin/bash --noprofile --norc"}
+	s := startBash(t, ph)
+	r := s.run(context.Background(), protocol.Step{Index: 1, Run: "echo one; echo err >&2"}, stepLimit)
+	assert.Equal(t, "one\n", r.stdout)
+	assert.Equal(t, "err\n", r.stderr)
+	assert.Contains(t, r.startup, "banner")
+	assert.Contains(t, r.startup, "startup notice")
+	r = s.run(context.Background(), protocol.Step{Index: 2, Run: "echo two"}, stepLimit)
+	assert.Equal(t, "two\n", r.stdout)
+	assert.Empty(t, r.startup)
+}
+
+func TestShellSession_AShellThatDiesAtItsStartIsTheFirstStepsFate(t *testing.T) {
+	// As runc refused before the container's shell runs: its error is the
+	// first step's evidence.
+	ph := bashPhase(t)
+	ph.Shell = []string{"/bin/bash", "-c", "echo 'runc run failed: refused' >&2; exit 1"}
+	s := startBash(t, ph)
+	r := s.run(context.Background(), protocol.Step{Index: 1, Run: "echo one"}, stepLimit)
+	assert.True(t, r.ended)
+	assert.Equal(t, 1, r.exit)
+	assert.Contains(t, r.stderr, "runc run failed: refused")
+}
+
 func TestShellSession_ExitEndsTheSession(t *testing.T) {
 	s := startBash(t, bashPhase(t))
 	first := s.run(context.Background(), protocol.Step{Index: 1, Run: "echo before"}, stepLimit)

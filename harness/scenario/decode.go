@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tsemlab/tsemlab/event"
 	"github.com/tsemlab/tsemlab/internal/yamlcheck"
 	"github.com/tsemlab/tsemlab/protocol"
 )
@@ -820,6 +821,11 @@ func (d *decoder) events(key string, n *yaml.Node) []EventMatch {
 		if len(m) == 0 {
 			d.errorf(item, "an item of %q is empty and would match any event; list the fields to match, like {type: file_open}", key)
 			continue
+		}
+		for k, v := range m {
+			if _, err := path.Match(v, ""); event.IsPattern(v) && err != nil {
+				d.errorf(item, "%s: %q is not a valid pattern (%v); * ? and [...] are shell pattern characters, [ must be closed", k, v, err)
+			}
 		}
 		out = append(out, EventMatch(m))
 	}
