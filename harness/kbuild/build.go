@@ -111,6 +111,12 @@ func (b *Builder) compile(ctx context.Context, m *maker, in *configInputs, k *Ke
 		data, _ := os.ReadFile(k.Log)
 		return &BuildError{Step: step, Err: err, Log: k.Log, Tail: lastLines(string(data), 20)}
 	}
+	m.p.phase("checking fragments")
+	if problems := undeclared(m.tree, in); len(problems) > 0 {
+		cerr := &ConfigError{Problems: problems, Log: k.Log}
+		fmt.Fprintf(logf, "\n%v\n", cerr)
+		return cerr
+	}
 	if err := configure(ctx, m, in); err != nil {
 		return fail("configuring", err)
 	}

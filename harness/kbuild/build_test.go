@@ -95,6 +95,27 @@ func TestBuild_LostOptionStopsBeforeCompiling(t *testing.T) {
 	assert.Contains(t, string(log), "CONFIG_INET is not set")
 }
 
+func TestBuild_AnOptionNoKconfigDeclaresStopsBeforeConfiguring(t *testing.T) {
+	b := testBuilder(t)
+	tree := gitTree(t)
+	frag := writeFile(t, filepath.Join(t.TempDir(), "tsem.config"), "CONFIG_SECURITY_TSEM=y\nCONFIG_NOSUCH_FEATURE=m\nCONFIG_GONE=n\n")
+
+	_, err := b.Build(context.Background(), Spec{Source: tree, Fragments: []string{frag}})
+	require.ErrorIs(t, err, ErrConfig)
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	require.Len(t, ce.Problems, 2, "an option asked to be n needs no declaration")
+	assert.Equal(t, "CONFIG_SECURITY_TSEM is not set (tsem.config asks for y): this tree has no security/tsem; it is not a TSEM tree", ce.Problems[0].String())
+	assert.Equal(t, "CONFIG_NOSUCH_FEATURE is not set (tsem.config asks for m): no Kconfig file of this tree defines it (another kernel version, or a feature this tree does not have)", ce.Problems[1].String())
+	assert.Empty(t, ce.Config, "nothing was configured")
+	assert.Contains(t, err.Error(), "declared by no Kconfig file of this tree; nothing was configured or compiled")
+	builds, _ := filepath.Glob(filepath.Join(b.CacheDir, "kernels", "build-*", ".config"))
+	assert.Empty(t, builds, "make never ran")
+	log, rerr := os.ReadFile(ce.Log)
+	require.NoError(t, rerr, "the log is kept")
+	assert.Contains(t, string(log), "CONFIG_SECURITY_TSEM is not set")
+}
+
 func TestBuild_FailedMakeKeepsItsLogAndShowsItsEnd(t *testing.T) {
 	b := testBuilder(t)
 	tree := gitTree(t)

@@ -148,12 +148,47 @@ func (p Problem) String() string {
 
 func (e *ConfigError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d option(s) the fragments ask for are not in the final .config; nothing was compiled:", len(e.Problems))
+	if e.Config == "" {
+		fmt.Fprintf(&b, "%d option(s) the fragments ask for are declared by no Kconfig file of this tree; nothing was configured or compiled:", len(e.Problems))
+	} else {
+		fmt.Fprintf(&b, "%d option(s) the fragments ask for are not in the final .config; nothing was compiled:", len(e.Problems))
+	}
 	for _, p := range e.Problems {
 		b.WriteString("\n  " + p.String())
 	}
-	fmt.Fprintf(&b, "\n(final config: %s; log: %s)", e.Config, e.Log)
+	if e.Config == "" {
+		fmt.Fprintf(&b, "\n(log: %s)", e.Log)
+	} else {
+		fmt.Fprintf(&b, "\n(final config: %s; log: %s)", e.Config, e.Log)
+	}
 	return b.String()
+}
+
+// undeclared finds, before anything is configured, the options the
+// fragments ask to set that no Kconfig file of the tree declares: no
+// configuration can set them (a TSEM fragment on a tree without
+// security/tsem), so the build stops in seconds instead of after
+// configuring.
+func undeclared(treeDir string, in *configInputs) []Problem {
+	var problems []Problem
+	var idx *kconfigIndex
+	for _, f := range in.parsed {
+		for _, opt := range f.Order {
+			want := f.Options[opt]
+			if want == "n" {
+				continue
+			}
+			if idx == nil {
+				idx = indexKconfig(treeDir)
+			}
+			if len(idx.defs[strings.TrimPrefix(opt, "CONFIG_")]) > 0 {
+				continue
+			}
+			m := kernel.Mismatch{Option: opt, Want: want, Got: "n"}
+			problems = append(problems, Problem{Fragment: f.Name, Mismatch: m, Cause: idx.cause(treeDir, m, nil)})
+		}
+	}
+	return problems
 }
 
 // Is makes errors.Is(err, ErrConfig) true.
