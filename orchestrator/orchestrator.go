@@ -68,12 +68,28 @@ func Main(args []string) int {
 		log.Print(err)
 		return 2
 	}
+	quietGoRuntimes()
 	err := run(context.Background())
 	if err != nil {
 		log.Printf("%v", err)
 	}
 	powerOff()
 	return 1
+}
+
+// quietGoRuntimes makes the Go programs the guest starts (u-root's
+// commands, this binary as a helper) leave their anonymous mappings
+// unnamed, as this binary does (see cmd/tsemlab-guest): the runtime's
+// prctl(PR_SET_VMA) at each heap growth carries an address, which TSEM
+// models, at a moment that differs between runs.
+func quietGoRuntimes() {
+	const off = "decoratemappings=0"
+	switch v := os.Getenv("GODEBUG"); {
+	case v == "":
+		_ = os.Setenv("GODEBUG", off)
+	case !strings.Contains(v, "decoratemappings="):
+		_ = os.Setenv("GODEBUG", v+","+off)
+	}
 }
 
 // inGuest returns an error unless this is a tsemlab guest (the plan the host

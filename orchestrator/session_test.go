@@ -258,3 +258,15 @@ func liveProcesses(t *testing.T, cmdline string) []string {
 	}
 	return pids
 }
+
+func TestQuietGoRuntimes_TurnsOffMappingNamesForChildren(t *testing.T) {
+	for _, tt := range []struct{ before, after string }{
+		{"", "decoratemappings=0"},
+		{"madvdontneed=1", "madvdontneed=1,decoratemappings=0"},
+		{"decoratemappings=1", "decoratemappings=1"}, // the user's own choice stays
+	} {
+		t.Setenv("GODEBUG", tt.before)
+		quietGoRuntimes()
+		assert.Equal(t, tt.after, os.Getenv("GODEBUG"))
+	}
+}

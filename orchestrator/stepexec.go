@@ -147,6 +147,11 @@ func (f *stepexecFlags) restrict(filter []unix.SockFilter) error {
 			return fmt.Errorf("set no_new_privs: %w", err)
 		}
 	}
+	if f.nnp {
+		if err := nnpTook(); err != nil {
+			return err
+		}
+	}
 	if filter != nil {
 		quiet()
 		prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
@@ -339,4 +344,20 @@ func ChrootEscape(args []string) error {
 		return fmt.Errorf("chroot-escape: %w", err)
 	}
 	return syscall.Exec(path, args, os.Environ())
+}
+
+// nnpTook checks that no_new_privs is set after prctl said it was: a
+// security module whose task_prctl hook returns 0 for a call it does not
+// handle tells the kernel the call was handled, and prctl then returns 0
+// having done nothing (seen: TSEM at 0f925b5b). A step asked to run with
+// no_new_privs must not run without it as if it had.
+func nnpTook() error {
+	v, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+	if err != nil {
+		return fmt.Errorf("read no_new_privs back: %w", err)
+	}
+	if v != 1 {
+		return errors.New("no_new_privs is not set although prctl(PR_SET_NO_NEW_PRIVS) returned 0: a security module's task_prctl hook answered for the kernel (TSEM at 0f925b5b returns 0 for every prctl), so the step would run with its privileges; not running it")
+	}
+	return nil
 }

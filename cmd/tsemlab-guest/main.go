@@ -1,5 +1,13 @@
 // Command tsemlab-guest is the orchestrator inside the test VM. u-root's init
 // runs it as uinit; it is not meant to be run on a host.
+//
+// decoratemappings=0: since Go 1.25 the runtime names its anonymous
+// mappings with prctl(PR_SET_VMA), passing the mapping's address, each
+// time the heap grows. TSEM models that call with its arguments, and when
+// the heap grows differs from run to run, so a namespace leader would
+// leave its own model (seen on a TSEM kernel: "tsemlab-guest task_prctl"
+// in the forensics of an enforced phase).
+//go:debug decoratemappings=0
 package main
 
 import (
