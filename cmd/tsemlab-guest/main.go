@@ -1,3 +1,5 @@
+//go:debug decoratemappings=0
+
 // Command tsemlab-guest is the orchestrator inside the test VM. u-root's init
 // runs it as uinit; it is not meant to be run on a host.
 //
@@ -7,7 +9,6 @@
 // the heap grows differs from run to run, so a namespace leader would
 // leave its own model (seen on a TSEM kernel: "tsemlab-guest task_prctl"
 // in the forensics of an enforced phase).
-//go:debug decoratemappings=0
 package main
 
 import (
