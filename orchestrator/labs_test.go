@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -105,4 +106,29 @@ func TestLoadFilter_AlwaysAllowsRtSigreturn(t *testing.T) {
 	}
 	assert.Equal(t, uint32(unix.SECCOMP_RET_ALLOW), call(unix.SYS_RT_SIGRETURN), "whatever the profile says")
 	assert.Equal(t, uint32(unix.SECCOMP_RET_KILL_PROCESS), call(unix.SYS_EXECVE))
+}
+
+func TestExecve_ReplacesTheProcess(t *testing.T) {
+	if os.Getenv("TSEMLAB_EXECVE_HELPER") == "1" {
+		x, err := newExecve("/bin/echo", []string{"echo", "replaced"}, []string{"A=b"})
+		if err != nil {
+			os.Exit(3)
+		}
+		fmt.Println(x.run())
+		os.Exit(4)
+	}
+	if _, err := os.Stat("/bin/echo"); err != nil {
+		t.Skipf("the exec test runs /bin/echo, which this host lacks: %v", err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestExecve_ReplacesTheProcess$")
+	cmd.Env = append(os.Environ(), "TSEMLAB_EXECVE_HELPER=1")
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	assert.Equal(t, "replaced\n", string(out))
+}
+
+func TestExecve_AFailedExecReturnsItsErrno(t *testing.T) {
+	x, err := newExecve("/nonexistent/tsemlab", []string{"x"}, nil)
+	require.NoError(t, err)
+	assert.ErrorIs(t, x.run(), syscall.ENOENT)
 }

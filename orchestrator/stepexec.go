@@ -66,11 +66,49 @@ func Stepexec(args []string) error {
 	if err != nil {
 		return fmt.Errorf("stepexec: %w", err)
 	}
+	ex, err := newExecve(path, argv, os.Environ())
+	if err != nil {
+		return fmt.Errorf("stepexec: %w", err)
+	}
 	if err := f.restrict(filter); err != nil {
 		return fmt.Errorf("stepexec: %w", err)
 	}
-	err = syscall.Exec(path, argv, os.Environ())
-	return fmt.Errorf("stepexec: exec %s: %w", path, err)
+	return fmt.Errorf("stepexec: exec %s: %w", path, ex.run())
+}
+
+// execve is an execve(2) whose arguments are made before it runs, so that
+// nothing of the Go runtime runs between the seccomp filter and the exec:
+// syscall.Exec first takes the runtime's exec lock, which waits on a futex
+// when another thread holds it, and a profile need not allow futex (seen
+// under load: "seccomp: errno at futex by tsemlab-guest" instead of the
+// step; the learned profile of ls has no futex).
+type execve struct {
+	path       *byte
+	argv, envv []*byte
+}
+
+func newExecve(path string, argv, env []string) (*execve, error) {
+	p, err := syscall.BytePtrFromString(path)
+	if err != nil {
+		return nil, err
+	}
+	a, err := syscall.SlicePtrFromStrings(argv)
+	if err != nil {
+		return nil, err
+	}
+	e, err := syscall.SlicePtrFromStrings(env)
+	if err != nil {
+		return nil, err
+	}
+	return &execve{path: p, argv: a, envv: e}, nil
+}
+
+// run replaces the process; it returns only the reason it could not.
+func (x *execve) run() error {
+	_, _, errno := syscall.RawSyscall(syscall.SYS_EXECVE, uintptr(unsafe.Pointer(x.path)),
+		uintptr(unsafe.Pointer(&x.argv[0])), uintptr(unsafe.Pointer(&x.envv[0])))
+	runtime.KeepAlive(x)
+	return errno
 }
 
 // errnoNamed is err's message with system errors by name ("EACCES")
