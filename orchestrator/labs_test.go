@@ -132,3 +132,17 @@ func TestExecve_AFailedExecReturnsItsErrno(t *testing.T) {
 	require.NoError(t, err)
 	assert.ErrorIs(t, x.run(), syscall.ENOENT)
 }
+
+func TestStepexecEnv_TheHelperRunsWithoutPreemptionTheStepAsAsked(t *testing.T) {
+	for _, env := range [][]string{
+		{"A=b"},
+		{"A=b", "GODEBUG=decoratemappings=0"},
+		{"GODEBUG="},
+	} {
+		helper := stepexecEnv(env)
+		debug, _ := lookupEnv(helper, "GODEBUG")
+		assert.Contains(t, debug, "asyncpreemptoff=1", "%v", env)
+		assert.ElementsMatch(t, env, stepEnv(helper), "the step gets its own environment back")
+	}
+	assert.Equal(t, []string{"A=b"}, stepEnv([]string{"A=b"}), "without the mark nothing changes")
+}

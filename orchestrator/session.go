@@ -66,6 +66,9 @@ func (s *execSession) run(ctx context.Context, step protocol.Step, timeout time.
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Env, cmd.Dir = environ(os.Environ(), s.phase.Env), s.phase.Dir
+	if len(argv) > 1 && argv[0] == s.self && argv[1] == "stepexec" {
+		cmd.Env = stepexecEnv(cmd.Env)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Chroot: s.root}
 	labAttr(cmd.SysProcAttr, step)
 	start := time.Now()

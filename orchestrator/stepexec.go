@@ -66,7 +66,7 @@ func Stepexec(args []string) error {
 	if err != nil {
 		return fmt.Errorf("stepexec: %w", err)
 	}
-	ex, err := newExecve(path, argv, os.Environ())
+	ex, err := newExecve(path, argv, stepEnv(os.Environ()))
 	if err != nil {
 		return fmt.Errorf("stepexec: %w", err)
 	}
@@ -398,4 +398,54 @@ func nnpTook() error {
 		return errors.New("no_new_privs is not set although prctl(PR_SET_NO_NEW_PRIVS) returned 0: a security module's task_prctl hook answered for the kernel (TSEM at 0f925b5b returns 0 for every prctl), so the step would run with its privileges; not running it")
 	}
 	return nil
+}
+
+// stepGodebug carries the step's own GODEBUG past the helper, which runs
+// with asynchronous preemption off (stepexecEnv): "unset", or "set:" and
+// the value.
+const stepGodebug = "TSEMLAB_STEP_GODEBUG"
+
+// stepexecEnv is the stepexec helper's environment for a step whose
+// environment is env. The helper runs without asynchronous preemption: a
+// preempted goroutine locked to its thread parks the thread on a futex,
+// and between the seccomp filter and the exec that futex is refused
+// (seen under load: seccomp-too-tight killed at futex, not at its
+// execve). The step gets env as it was (stepEnv).
+func stepexecEnv(env []string) []string {
+	orig, had := lookupEnv(env, "GODEBUG")
+	mark, debug := "unset", "asyncpreemptoff=1"
+	if had {
+		mark = "set:" + orig
+		if orig != "" {
+			debug = orig + "," + debug
+		}
+	}
+	return environ(env, []string{"GODEBUG=" + debug, stepGodebug + "=" + mark})
+}
+
+// stepEnv undoes stepexecEnv: the step's environment.
+func stepEnv(env []string) []string {
+	mark, ok := lookupEnv(env, stepGodebug)
+	if !ok {
+		return env
+	}
+	var out []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, stepGodebug+"=") && !strings.HasPrefix(kv, "GODEBUG=") {
+			out = append(out, kv)
+		}
+	}
+	if v, set := strings.CutPrefix(mark, "set:"); set {
+		out = append(out, "GODEBUG="+v)
+	}
+	return out
+}
+
+func lookupEnv(env []string, key string) (string, bool) {
+	for i := len(env) - 1; i >= 0; i-- {
+		if v, ok := strings.CutPrefix(env[i], key+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
 }
