@@ -105,6 +105,8 @@ func TestLoadFilter_AlwaysAllowsRtSigreturn(t *testing.T) {
 		return uint32(ret)
 	}
 	assert.Equal(t, uint32(unix.SECCOMP_RET_ALLOW), call(unix.SYS_RT_SIGRETURN), "whatever the profile says")
+	assert.Equal(t, uint32(unix.SECCOMP_RET_ALLOW), call(unix.SYS_FUTEX), "the helper's runtime waits")
+	assert.Equal(t, uint32(unix.SECCOMP_RET_ALLOW), call(unix.SYS_NANOSLEEP))
 	assert.Equal(t, uint32(unix.SECCOMP_RET_KILL_PROCESS), call(unix.SYS_EXECVE))
 }
 

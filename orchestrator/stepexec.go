@@ -219,6 +219,17 @@ func quiet() {
 	runtime.Gosched()
 }
 
+// helperCalls are the calls the Go runtime of the helper can still make
+// on its thread between installing the filter and the exec, whatever the
+// profile says: rt_sigreturn, as a signal handler returns (quiet makes
+// signals rare, not impossible; Docker's default profile allows it too),
+// and the runtime's waits: futex, nanosleep, sched_yield (seen on the
+// stock kernel, even unloaded and with the exec made raw and preemption
+// off: seccomp-too-tight killed at futex by tsemlab-guest, not at its
+// execve). The step's program runs with them allowed too; a profile
+// meant to refuse them cannot be enforced by this helper.
+var helperCalls = []string{"rt_sigreturn", "futex", "nanosleep", "clock_nanosleep", "sched_yield"}
+
 // loadFilter reads a profile and assembles its filter.
 func loadFilter(file string) ([]unix.SockFilter, error) {
 	data, err := os.ReadFile(file)
@@ -229,11 +240,9 @@ func loadFilter(file string) ([]unix.SockFilter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seccomp profile %s: %w", file, err)
 	}
-	// The Go runtime can still signal this thread between the filter and
-	// the exec (quiet makes it rare, not impossible), and a handler
-	// returns through rt_sigreturn: it is always allowed, as in Docker's
-	// default profile. The first rule naming a call decides it.
-	p.Syscalls = append([]seccomp.Rule{{Names: []string{"rt_sigreturn"}, Action: seccomp.ActAllow}}, p.Syscalls...)
+	// helperCalls are always allowed: the first rule naming a call
+	// decides it.
+	p.Syscalls = append([]seccomp.Rule{{Names: helperCalls, Action: seccomp.ActAllow}}, p.Syscalls...)
 	raw, err := p.Filter()
 	if err != nil {
 		return nil, fmt.Errorf("seccomp profile %s: %w", file, err)
