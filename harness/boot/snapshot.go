@@ -21,6 +21,7 @@ import (
 	"github.com/tsemlab/tsemlab/harness/image"
 	"github.com/tsemlab/tsemlab/harness/qemu"
 	"github.com/tsemlab/tsemlab/harness/qevent"
+	"github.com/tsemlab/tsemlab/internal/digest"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -90,7 +91,7 @@ func (s *Snapshot) Console() string { return filepath.Join(s.Dir, "console.log")
 // out.
 func (s Spec) SnapshotKey() (string, error) {
 	if s.KernelSHA256 == "" {
-		sum, err := fileSHA256(s.Kernel)
+		sum, err := digest.File(s.Kernel)
 		if err != nil {
 			return "", fmt.Errorf("snapshot key: %w", err)
 		}
@@ -426,19 +427,6 @@ func writeJSONFile(path string, v any) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // orDefault returns v, or def when v is the zero value.

@@ -35,6 +35,7 @@ import (
 
 	"github.com/tsemlab/tsemlab/harness/filelock"
 	"github.com/tsemlab/tsemlab/harness/kernel"
+	"github.com/tsemlab/tsemlab/internal/digest"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -168,7 +169,7 @@ func (b Builder) Base(ctx context.Context, spec Spec) (*Image, error) {
 	if err := build(ctx, spec, hosts, tmp, partial, b.Log); err != nil {
 		return nil, err
 	}
-	sum, err := fileSHA256(partial)
+	sum, err := digest.File(partial)
 	if err != nil {
 		return nil, err
 	}
@@ -405,7 +406,7 @@ func inputKey(spec Spec, hosts map[string]string) (string, error) {
 		files = append(files, m.Path)
 	}
 	for _, f := range files {
-		sum, err := fileSHA256(f)
+		sum, err := digest.File(f)
 		if err != nil {
 			return "", fmt.Errorf("hash image input: %w", err)
 		}
@@ -498,17 +499,4 @@ func FindSource(dir string) (string, error) {
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

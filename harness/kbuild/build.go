@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tsemlab/tsemlab/harness/filelock"
+	"github.com/tsemlab/tsemlab/internal/digest"
 )
 
 // Build builds the kernel spec describes, or finds it in the cache, and
@@ -127,7 +128,7 @@ func (b *Builder) compile(ctx context.Context, m *maker, in *configInputs, k *Ke
 	if err != nil {
 		return fail("verifying", err)
 	}
-	if k.ConfigSHA256, err = fileSHA256(cfgPath); err != nil {
+	if k.ConfigSHA256, err = digest.File(cfgPath); err != nil {
 		return err
 	}
 	if len(problems) > 0 {

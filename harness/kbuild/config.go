@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/tsemlab/tsemlab/harness/kernel"
+	"github.com/tsemlab/tsemlab/internal/digest"
 )
 
 // configInputs are what the final .config is made from, besides the tree.
@@ -35,7 +36,7 @@ func readConfigInputs(spec Spec) (*configInputs, error) {
 		if err != nil {
 			return nil, err
 		}
-		if in.BaseSHA256, err = fileSHA256(abs); err != nil {
+		if in.BaseSHA256, err = digest.File(abs); err != nil {
 			return nil, fmt.Errorf("%w: --base %s: %w (tinyconfig, defconfig or a .config file)", ErrSpec, spec.Base, err)
 		}
 		in.Base = abs

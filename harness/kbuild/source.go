@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/tsemlab/tsemlab/harness/filelock"
+	"github.com/tsemlab/tsemlab/internal/digest"
 )
 
 // Source kinds.
@@ -261,7 +262,7 @@ func (b *Builder) tarball(ctx context.Context, path string, patches []string) (*
 	if err != nil {
 		return nil, err
 	}
-	sum, err := fileSHA256(abs)
+	sum, err := digest.File(abs)
 	if err != nil {
 		return nil, fmt.Errorf("%w: tarball %s: %w", ErrSpec, path, err)
 	}
@@ -392,24 +393,11 @@ func runQuiet(ctx context.Context, dir, name string, args ...string) (string, er
 	return string(out), err
 }
 
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // hashFiles names and hashes files, in order.
 func hashFiles(paths []string) ([]FragmentFile, error) {
 	var out []FragmentFile
 	for _, p := range paths {
-		sum, err := fileSHA256(p)
+		sum, err := digest.File(p)
 		if err != nil {
 			return nil, err
 		}

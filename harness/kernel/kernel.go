@@ -6,13 +6,13 @@ package kernel
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/tsemlab/tsemlab/internal/digest"
 )
 
 // Kernel is a bootable kernel image and what the harness knows about it.
@@ -92,9 +92,6 @@ func fileSHA256(f *os.File) (string, error) {
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return "", err
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	sum, _, err := digest.Reader(f)
+	return sum, err
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/tsemlab/tsemlab/harness/filelock"
+	"github.com/tsemlab/tsemlab/internal/digest"
 )
 
 // Image is a built root filesystem; its JSON form is the metadata file
@@ -327,7 +328,7 @@ func (b Builder) makeImage(ctx context.Context, run runFunc, def *Definition, re
 			return nil, "", fmt.Errorf("fsck.erofs of the new image: %w", err)
 		}
 	}
-	sum, size, err := fileSHA256(packed)
+	sum, size, err := packedDigest(packed)
 	if err != nil {
 		return nil, "", err
 	}
@@ -533,20 +534,6 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
-func fileSHA256(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, err
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
 // writeFileAtomic writes data to a temporary file beside path and renames
 // it into place.
 func writeFileAtomic(path string, data []byte) error {
@@ -630,4 +617,14 @@ func (p *progress) phase(format string, args ...any) {
 	}
 	el := time.Since(p.start)
 	fmt.Fprintf(p.w, "[%6s] %s: %s\n", el.Round(100*time.Millisecond), p.name, fmt.Sprintf(format, args...))
+}
+
+// packedDigest is the SHA-256 and size of the packed image.
+func packedDigest(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	return digest.Reader(f)
 }
