@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/tsemlab/tsemlab/harness/filelock"
 	"github.com/tsemlab/tsemlab/internal/digest"
+	"github.com/tsemlab/tsemlab/internal/fileutil"
 )
 
 // Build builds the kernel spec describes, or finds it in the cache, and
@@ -159,7 +159,7 @@ func (b *Builder) store(k *Kernel) error {
 		filepath.Join(k.BuildDir, ".config"):                        "config",
 		k.Log:                                                       "build.log",
 	} {
-		if err := copyFile(src, filepath.Join(tmp, dst)); err != nil {
+		if err := fileutil.Copy(src, filepath.Join(tmp, dst)); err != nil {
 			return err
 		}
 	}
@@ -301,23 +301,6 @@ func checkOutOfTree(dir string) error {
 		}
 	}
 	return nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // LookupRevision returns the cached kernel built from a clean checkout of

@@ -9,8 +9,9 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/tsemlab/tsemlab/internal/procgroup"
 )
 
 // maker runs make (and the config scripts) for one tree and build
@@ -53,15 +54,9 @@ func (m *maker) run(ctx context.Context, phase, name string, args ...string) err
 	cmd.Env = append(os.Environ(), m.env...)
 	out := io.MultiWriter(m.log, &lineWriter{fn: m.p.line})
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
-	cmd.WaitDelay = stopGrace
-	err := cmd.Run()
+	err := procgroup.Run(ctx, cmd, stopGrace)
 	if ctx.Err() != nil {
-		if cmd.Process != nil {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		}
-		return fmt.Errorf("interrupted: %w", ctx.Err())
+		return err
 	}
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", name, args[len(args)-1], err)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/tsemlab/tsemlab/harness/filelock"
 	"github.com/tsemlab/tsemlab/internal/digest"
+	"github.com/tsemlab/tsemlab/internal/procgroup"
 )
 
 // Image is a built root filesystem; its JSON form is the metadata file
@@ -379,17 +380,7 @@ func runCommand(ctx context.Context, argv, env []string, log io.Writer) error {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
-	cmd.WaitDelay = stopGrace
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		if cmd.Process != nil {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		}
-		return fmt.Errorf("interrupted: %w", ctx.Err())
-	}
-	return err
+	return procgroup.Run(ctx, cmd, stopGrace)
 }
 
 // installedPackages reads the packages dpkg's status file lists as
