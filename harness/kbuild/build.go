@@ -113,7 +113,8 @@ func (b *Builder) compile(ctx context.Context, m *maker, in *configInputs, k *Ke
 		return &BuildError{Step: step, Err: err, Log: k.Log, Tail: lastLines(string(data), 20)}
 	}
 	m.p.phase("checking fragments")
-	if problems := undeclared(m.tree, in); len(problems) > 0 {
+	kconfig := &kconfigs{tree: m.tree}
+	if problems := undeclared(kconfig, in); len(problems) > 0 {
 		cerr := &ConfigError{Problems: problems, Log: k.Log}
 		fmt.Fprintf(logf, "\n%v\n", cerr)
 		return cerr
@@ -124,7 +125,7 @@ func (b *Builder) compile(ctx context.Context, m *maker, in *configInputs, k *Ke
 	m.p.phase("verifying")
 	fmt.Fprintf(logf, "\n[%s] verifying the final .config\n", time.Since(m.p.start).Round(time.Second))
 	cfgPath := filepath.Join(m.build, ".config")
-	_, problems, err := verify(m.tree, cfgPath, in)
+	_, problems, err := verify(kconfig, cfgPath, in)
 	if err != nil {
 		return fail("verifying", err)
 	}

@@ -170,26 +170,34 @@ func (e *ConfigError) Error() string {
 // configuration can set them (a TSEM fragment on a tree without
 // security/tsem), so the build stops in seconds instead of after
 // configuring.
-func undeclared(treeDir string, in *configInputs) []Problem {
+func undeclared(k *kconfigs, in *configInputs) []Problem {
 	var problems []Problem
-	var idx *kconfigIndex
 	for _, f := range in.parsed {
 		for _, opt := range f.Order {
 			want := f.Options[opt]
-			if want == "n" {
-				continue
-			}
-			if idx == nil {
-				idx = indexKconfig(treeDir)
-			}
-			if len(idx.defs[strings.TrimPrefix(opt, "CONFIG_")]) > 0 {
+			if want == "n" || len(k.index().defs[strings.TrimPrefix(opt, "CONFIG_")]) > 0 {
 				continue
 			}
 			m := kernel.Mismatch{Option: opt, Want: want, Got: "n"}
-			problems = append(problems, Problem{Fragment: f.Name, Mismatch: m, Cause: idx.cause(treeDir, m, nil)})
+			problems = append(problems, Problem{Fragment: f.Name, Mismatch: m, Cause: k.index().cause(k.tree, m, nil)})
 		}
 	}
 	return problems
+}
+
+// kconfigs is a tree's Kconfig index, read once when first needed (the
+// walk over every Kconfig file takes a second): the check before
+// configuring and the verification after it share it.
+type kconfigs struct {
+	tree string
+	idx  *kconfigIndex
+}
+
+func (k *kconfigs) index() *kconfigIndex {
+	if k.idx == nil {
+		k.idx = indexKconfig(k.tree)
+	}
+	return k.idx
 }
 
 // Is makes errors.Is(err, ErrConfig) true.
@@ -198,7 +206,7 @@ func (e *ConfigError) Is(target error) bool { return target == ErrConfig }
 // verify checks that every option of every fragment has the requested
 // value in the final .config at path, explaining each that has not from
 // the tree's Kconfig files. It returns the parsed .config.
-func verify(treeDir, path string, in *configInputs) (*kernel.Fragment, []Problem, error) {
+func verify(k *kconfigs, path string, in *configInputs) (*kernel.Fragment, []Problem, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("final config: %w", err)
@@ -208,13 +216,9 @@ func verify(treeDir, path string, in *configInputs) (*kernel.Fragment, []Problem
 		return nil, nil, fmt.Errorf("final config: %w", err)
 	}
 	var problems []Problem
-	var idx *kconfigIndex
 	for _, f := range in.parsed {
 		for _, m := range f.Mismatches(cfg) {
-			if idx == nil {
-				idx = indexKconfig(treeDir)
-			}
-			problems = append(problems, Problem{Fragment: f.Name, Mismatch: m, Cause: idx.cause(treeDir, m, cfg)})
+			problems = append(problems, Problem{Fragment: f.Name, Mismatch: m, Cause: k.index().cause(k.tree, m, cfg)})
 		}
 	}
 	return cfg, problems, nil

@@ -33,7 +33,7 @@ func TestVerify_NamesEachLostOptionAndItsCause(t *testing.T) {
 			}
 			in, err := readConfigInputs(Spec{Fragments: []string{"testdata/verify/tsem.config"}})
 			require.NoError(t, err)
-			_, problems, err := verify(tree, "testdata/verify/final.config", in)
+			_, problems, err := verify(&kconfigs{tree: tree}, "testdata/verify/final.config", in)
 			require.NoError(t, err)
 			e := &ConfigError{Problems: problems, Config: "BUILD/.config", Log: "LOG"}
 			testutil.Golden(t, tt.golden, []byte(e.Error()+"\n"))
@@ -46,7 +46,7 @@ func TestVerify_AllSurvivedIsNoProblem(t *testing.T) {
 	frag := writeFile(t, filepath.Join(t.TempDir(), "ok.config"), "CONFIG_SECURITY=y\n# CONFIG_NET is not set\nCONFIG_LSM=\"landlock,lockdown,yama\"\n")
 	in, err := readConfigInputs(Spec{Fragments: []string{frag}})
 	require.NoError(t, err)
-	cfg, problems, err := verify(tree, "testdata/verify/final.config", in)
+	cfg, problems, err := verify(&kconfigs{tree: tree}, "testdata/verify/final.config", in)
 	require.NoError(t, err)
 	assert.Empty(t, problems)
 	assert.Equal(t, "y", cfg.Options["CONFIG_SECURITY"])
