@@ -74,12 +74,7 @@ func (o Options) testRevision(ctx context.Context, rev string, sc *scenario.Scen
 		}
 	}
 	s.Build = time.Since(start)
-	if err != nil {
-		s.Verdict, s.Reason = Decide(err, nil, 0)
-		return s
-	}
-	s.Cached, s.Kernel = k.Cached, k.Path
-	return o.runOn(ctx, s, k, sc)
+	return o.runBuilt(ctx, s, k, err, sc)
 }
 
 // worktree is the temporary worktree revisions are built in, made on

@@ -84,6 +84,12 @@ func test(ctx context.Context, o Options, tree string) Summary {
 	start := time.Now()
 	k, err := o.Builder.Build(ctx, spec)
 	s.Build = time.Since(start)
+	return o.runBuilt(ctx, s, k, err, sc)
+}
+
+// runBuilt runs the scenario on the kernel a build gave, or decides the
+// step from the build's error (a failed build or lost options: skip).
+func (o Options) runBuilt(ctx context.Context, s Summary, k *kbuild.Kernel, err error, sc *scenario.Scenario) Summary {
 	if err != nil {
 		s.Verdict, s.Reason = Decide(err, nil, 0)
 		return s
