@@ -134,6 +134,9 @@ func printKernel(k *kbuild.Kernel, took time.Duration) {
 	if k.CCache {
 		cc = ", ccache"
 	}
-	fmt.Printf("kernel   %s\nsource   %s\nconfig   %s, sha256 %.16s\ncompiler %s%s\nlog      %s\n%s\n",
-		how, k.Source, k.ConfigInputs(), k.ConfigSHA256, k.Compiler, cc, k.Log, k.Path)
+	fmt.Printf("kernel   %s\nsource   %s\nconfig   %s, sha256 %.16s\n", how, k.Source, k.ConfigInputs(), k.ConfigSHA256)
+	for _, o := range k.SetAside {
+		fmt.Printf("         set aside: %s\n", o)
+	}
+	fmt.Printf("compiler %s%s\nlog      %s\n%s\n", k.Compiler, cc, k.Log, k.Path)
 }

@@ -125,9 +125,17 @@ func (b *Builder) compile(ctx context.Context, m *maker, in *configInputs, k *Ke
 	m.p.phase("verifying")
 	fmt.Fprintf(logf, "\n[%s] verifying the final .config\n", time.Since(m.p.start).Round(time.Second))
 	cfgPath := filepath.Join(m.build, ".config")
-	_, problems, err := verify(kconfig, cfgPath, in)
+	_, v, err := verify(kconfig, cfgPath, in)
 	if err != nil {
 		return fail("verifying", err)
+	}
+	problems := v.problems
+	for _, p := range v.foreign {
+		fmt.Fprintf(logf, "set aside: %s\n", p)
+		k.SetAside = append(k.SetAside, p.String())
+		if b.Log != nil {
+			b.Log.Warn("kernel build: option set aside", "option", p.String())
+		}
 	}
 	if k.ConfigSHA256, err = digest.File(cfgPath); err != nil {
 		return err

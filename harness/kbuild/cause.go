@@ -136,6 +136,26 @@ func (idx *kconfigIndex) readFile(path, rel string) {
 	}
 }
 
+// BuildArch is the architecture kernels are built for (ARCH=x86_64 uses
+// arch/x86).
+const BuildArch = "x86"
+
+// otherArch says whether every Kconfig entry of sym is under arch/A/ for
+// an architecture A other than arch, and names the first such file.
+func (idx *kconfigIndex) otherArch(sym, arch string) (string, bool) {
+	defs := idx.defs[sym]
+	if len(defs) == 0 {
+		return "", false
+	}
+	for _, d := range defs {
+		parts := strings.Split(filepath.ToSlash(d.file), "/")
+		if len(parts) < 3 || parts[0] != "arch" || parts[1] == arch {
+			return "", false
+		}
+	}
+	return fmt.Sprintf("another architecture (%s:%d)", defs[0].file, defs[0].line), true
+}
+
 // stripComment removes a # comment (outside double quotes) and the white
 // space around what is left.
 func stripComment(line string) string {

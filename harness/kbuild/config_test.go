@@ -33,9 +33,10 @@ func TestVerify_NamesEachLostOptionAndItsCause(t *testing.T) {
 			}
 			in, err := readConfigInputs(Spec{Fragments: []string{"testdata/verify/tsem.config"}})
 			require.NoError(t, err)
-			_, problems, err := verify(&kconfigs{tree: tree}, "testdata/verify/final.config", in)
+			_, v, err := verify(&kconfigs{tree: tree}, "testdata/verify/final.config", in)
 			require.NoError(t, err)
-			e := &ConfigError{Problems: problems, Config: "BUILD/.config", Log: "LOG"}
+			assert.Empty(t, v.foreign)
+			e := &ConfigError{Problems: v.problems, Config: "BUILD/.config", Log: "LOG"}
 			testutil.Golden(t, tt.golden, []byte(e.Error()+"\n"))
 		})
 	}
@@ -46,10 +47,30 @@ func TestVerify_AllSurvivedIsNoProblem(t *testing.T) {
 	frag := writeFile(t, filepath.Join(t.TempDir(), "ok.config"), "CONFIG_SECURITY=y\n# CONFIG_NET is not set\nCONFIG_LSM=\"landlock,lockdown,yama\"\n")
 	in, err := readConfigInputs(Spec{Fragments: []string{frag}})
 	require.NoError(t, err)
-	cfg, problems, err := verify(&kconfigs{tree: tree}, "testdata/verify/final.config", in)
+	cfg, v, err := verify(&kconfigs{tree: tree}, "testdata/verify/final.config", in)
 	require.NoError(t, err)
-	assert.Empty(t, problems)
+	assert.Empty(t, v.problems)
 	assert.Equal(t, "y", cfg.Options["CONFIG_SECURITY"])
+}
+
+// TestVerify_OtherArchitectureOptionsAreSetAside: the kernel's own
+// kvm_guest.config asks for CONFIG_S390_GUEST, declared only in
+// arch/s390/Kconfig; an x86 build cannot set it, so it is set aside with
+// the file that declares it, not reported as lost. An option declared for
+// x86 as well, or outside arch/, is still a problem.
+func TestVerify_OtherArchitectureOptionsAreSetAside(t *testing.T) {
+	tree := fakeTree(t)
+	writeFile(t, filepath.Join(tree, "arch", "s390", "Kconfig"), "config S390_GUEST\n\tbool \"s390 guest support\"\n\nconfig SHARED_GUEST\n\tbool\n")
+	writeFile(t, filepath.Join(tree, "arch", "x86", "Kconfig"), "config SHARED_GUEST\n\tbool \"guest support\"\n\tdepends on NET\n")
+	frag := writeFile(t, filepath.Join(t.TempDir(), "kvm_guest.config"), "CONFIG_SECURITY=y\nCONFIG_S390_GUEST=y\nCONFIG_SHARED_GUEST=y\n")
+	in, err := readConfigInputs(Spec{Fragments: []string{frag}})
+	require.NoError(t, err)
+	_, v, err := verify(&kconfigs{tree: tree}, "testdata/verify/final.config", in)
+	require.NoError(t, err)
+	require.Len(t, v.foreign, 1)
+	assert.Equal(t, "CONFIG_S390_GUEST is not set (kvm_guest.config asks for y): declared only for another architecture (arch/s390/Kconfig:1)", v.foreign[0].String())
+	require.Len(t, v.problems, 1)
+	assert.Equal(t, "CONFIG_SHARED_GUEST", v.problems[0].Option)
 }
 
 func TestConfigInputs_HashIsContentNotPlace(t *testing.T) {

@@ -92,6 +92,10 @@ type Kernel struct {
 	// Compiler is the first line of the compiler's --version.
 	Compiler string `json:"compiler"`
 	CCache   bool   `json:"ccache"`
+	// SetAside are the fragments' options declared only by another
+	// architecture (kvm_guest.config's CONFIG_S390_GUEST), which no x86
+	// build can set: noted, not an error.
+	SetAside []string `json:"set_aside,omitempty"`
 	// BuildDir is the make O= directory the kernel was built in.
 	BuildDir string    `json:"build_dir"`
 	Built    time.Time `json:"built"`
