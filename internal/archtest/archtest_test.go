@@ -9,6 +9,7 @@ import (
 	"go/token"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -134,4 +135,31 @@ func TestPackages_SayWhatTheyAre(t *testing.T) {
 			assert.True(t, docs[dir], "package %s has no doc comment saying what it is (// Package x ...)", dir)
 		}
 	}
+}
+
+// TestGuestBinaries_LinkLittle: every package a Go program links runs its
+// initializers when the program starts, and under TCG that is boot time
+// (and, for tsemlab-guest, the start of every step's helper). net/http
+// alone, through crypto/tls, cost 0.1 s per start; the guest's init is
+// measured against a one-line init.
+func TestGuestBinaries_LinkLittle(t *testing.T) {
+	deps := func(pkg string) []string {
+		cmd := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", pkg)
+		cmd.Dir = "../.."
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+		return strings.Fields(string(out))
+	}
+	std := func(pkg string) []string {
+		cmd := exec.Command("go", "list", "-deps", pkg)
+		cmd.Dir = "../.."
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, string(out))
+		return strings.Fields(string(out))
+	}
+	for _, heavy := range []string{"net/http", "crypto/tls", "crypto/x509"} {
+		assert.NotContains(t, std("./cmd/tsemlab-guest"), heavy, "tsemlab-guest links %s", heavy)
+	}
+	assert.ElementsMatch(t, []string{"golang.org/x/sys/unix", module + "orchestrator/guestinit", module + "cmd/tsemlab-init"},
+		deps("./cmd/tsemlab-init"), "tsemlab-init links only the standard library and x/sys/unix")
 }
