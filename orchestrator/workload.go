@@ -91,6 +91,10 @@ func (o *orchestrator) attachImage(ctx context.Context, td *teardown) error {
 			names = append(names, name)
 		}
 	}
+	if slices.ContainsFunc(o.plan.Drives, func(d protocol.Drive) bool { return d.Image == protocol.ToolsImage }) {
+		// The tools drive first: what mounts and runs the images is on it.
+		names = append([]string{protocol.ToolsImage}, names...)
+	}
 	if len(names) == 0 {
 		return nil
 	}
@@ -106,7 +110,7 @@ func (o *orchestrator) attachImage(ctx context.Context, td *teardown) error {
 		return nil
 	}
 	if _, err := os.Stat(o.img.runc); err != nil {
-		return fmt.Errorf("container mode needs runc, and this guest image has none (%w): install runc on the host (apt-get install runc) and run again; the image is rebuilt with it", err)
+		return fmt.Errorf("container mode needs runc, and neither this guest image nor a tools drive has it (%w): install runc on the host (apt-get install runc) and run again; the image is rebuilt with it", err)
 	}
 	if err := mountAll(o.img.mnt, o.img.layout.runcMounts(), td); err != nil {
 		return fmt.Errorf("container state: %w", err)

@@ -82,7 +82,7 @@ func TestAttachImage_FailuresSayWhatIsMissing(t *testing.T) {
 		o.img.runc = "/nonexistent/runc"
 		var td teardown
 		err := o.attachImage(context.Background(), &td)
-		assert.ErrorContains(t, err, "container mode needs runc, and this guest image has none")
+		assert.ErrorContains(t, err, "container mode needs runc, and neither this guest image nor a tools drive has it")
 		assert.ErrorContains(t, err, "apt-get install runc")
 		f.ops = nil
 		require.NoError(t, td.run())
@@ -166,4 +166,31 @@ func TestPhasesInTwoImages_EachImageMountedOnceEachPhaseOnItsOwn(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, f.ops[1], "lowerdir="+l.image("httpd")+",")
 	require.NoError(t, phase.run())
+}
+
+// TestAttachImage_ToolsDriveFirst: the tools drive (runc, apparmor_parser)
+// is mounted before the workload images, and alone for a plan with no
+// image (an AppArmor lab), where the initramfs's /bin links point.
+func TestAttachImage_ToolsDriveFirst(t *testing.T) {
+	o, f, _ := imageOrchestrator(t, protocol.ModeContainer)
+	tools := filepath.Join(t.TempDir(), "vdb")
+	require.NoError(t, writeFile(tools, ""))
+	o.plan.Drives = append(o.plan.Drives, protocol.Drive{Image: protocol.ToolsImage, Device: tools, FSType: "erofs"})
+	var td teardown
+	require.NoError(t, o.attachImage(context.Background(), &td))
+	l := o.img.layout
+	assert.Equal(t, []string{
+		"mount -t erofs -o ro " + tools + " " + l.image(protocol.ToolsImage),
+		"mount -t erofs -o ro " + o.plan.Drives[0].Device + " " + l.image("debian-minimal"),
+		"mount -t tmpfs -o mode=0700 tmpfs " + l.Runc,
+	}, f.ops)
+
+	o, f, _ = imageOrchestrator(t, protocol.ModeProcess)
+	o.plan.Image, o.plan.Drives = "", []protocol.Drive{{Image: protocol.ToolsImage, Device: tools, FSType: "erofs"}}
+	require.NoError(t, o.attachImage(context.Background(), &td))
+	assert.Equal(t, []string{"mount -t erofs -o ro " + tools + " " + o.img.layout.image(protocol.ToolsImage)}, f.ops)
+}
+
+func TestGuestLayout_ToolsDriveWhereTheImageLinksPoint(t *testing.T) {
+	assert.Equal(t, protocol.ToolsDir, guestLayout.image(protocol.ToolsImage))
 }

@@ -106,6 +106,37 @@ func AwaitPlan() Plan {
 	return Plan{Version: Version, Scenario: "snapshot", Await: true}
 }
 
+// ToolsImage is the Drive.Image of the tools drive: the host programs the
+// guest runs only for some scenarios (runc for container mode,
+// apparmor_parser for AppArmor labs) travel on a read-only disk attached
+// when the plan needs them (Plan.NeedsTools) instead of in the initramfs,
+// which every boot unpacks. The guest mounts it at ToolsDir, where its
+// /bin links to them point.
+const (
+	ToolsImage = "tsemlab-tools"
+	ToolsDir   = "/tsemlab/images/" + ToolsImage
+)
+
+// NeedsTools says whether the plan runs a program of the tools drive:
+// runc (container mode) or apparmor_parser (an AppArmor profile in any
+// phase or step).
+func (p Plan) NeedsTools() bool {
+	if p.Mode == ModeContainer {
+		return true
+	}
+	for _, ph := range p.Phases {
+		if ph.AppArmor != nil {
+			return true
+		}
+		for _, st := range ph.Steps {
+			if st.AppArmor != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Drive is a read-only root filesystem image the host attached as a disk.
 type Drive struct {
 	// Image is the images/ definition it was built from.

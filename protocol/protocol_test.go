@@ -124,3 +124,10 @@ func TestPlan_LabFieldsRoundTrip(t *testing.T) {
 	assert.Equal(t, p, back)
 	assert.Equal(t, "learn.seccomp-counts.json", SeccompCountsName("learn"))
 }
+
+func TestPlan_NeedsTools(t *testing.T) {
+	assert.False(t, Plan{Mode: ModeProcess, Phases: []Phase{{Steps: []Step{{Run: "true"}}}}}.NeedsTools())
+	assert.True(t, Plan{Mode: ModeContainer}.NeedsTools(), "runc")
+	assert.True(t, Plan{Phases: []Phase{{AppArmor: &AppArmor{}}}}.NeedsTools(), "apparmor_parser for a phase's profile")
+	assert.True(t, Plan{Phases: []Phase{{Steps: []Step{{}, {AppArmor: &AppArmor{}}}}}}.NeedsTools(), "and for a step's")
+}

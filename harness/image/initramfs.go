@@ -24,7 +24,6 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -100,6 +99,9 @@ type Spec struct {
 type Image struct {
 	Path   string `json:"path"`
 	SHA256 string `json:"sha256"`
+	// Tools is the tools drive (DrivePrograms on erofs) built with it, or
+	// "" when those programs are in the initramfs.
+	Tools string `json:"tools,omitempty"`
 	// Key is the hash of the inputs it was built from.
 	Key string `json:"key"`
 
@@ -148,8 +150,11 @@ func (b Builder) Base(ctx context.Context, spec Spec) (*Image, error) {
 	defer unlock()
 	if data, err := os.ReadFile(meta); err == nil {
 		var img Image
-		if json.Unmarshal(data, &img) == nil && img.Key == key && exists(out) {
+		if json.Unmarshal(data, &img) == nil && img.Key == key && exists(out) && (img.Tools == "" || exists(toolsPath(out))) {
 			img.Path = out // where it is now, should the cache have moved
+			if img.Tools != "" {
+				img.Tools = toolsPath(out)
+			}
 			// The newest-used images survive pruning: a hit counts as use.
 			now := time.Now()
 			if err := os.Chtimes(out, now, now); err != nil {
@@ -171,18 +176,27 @@ func (b Builder) Base(ctx context.Context, spec Spec) (*Image, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	partial := filepath.Join(tmp, "initramfs.cpio")
-	if err := build(ctx, spec, hosts, tmp, partial, b.Log); err != nil {
+	partial, tools := filepath.Join(tmp, "initramfs.cpio"), ""
+	if toolsDrive() {
+		tools = filepath.Join(tmp, "tools.erofs")
+	}
+	if err := build(ctx, spec, hosts, tmp, partial, tools, key, b.Log); err != nil {
 		return nil, err
 	}
 	sum, err := digest.File(partial)
 	if err != nil {
 		return nil, err
 	}
+	img := Image{Path: out, SHA256: sum, Key: key}
+	if tools != "" {
+		img.Tools = toolsPath(out)
+		if err := os.Rename(tools, img.Tools); err != nil {
+			return nil, err
+		}
+	}
 	if err := os.Rename(partial, out); err != nil {
 		return nil, err
 	}
-	img := Image{Path: out, SHA256: sum, Key: key}
 	data, _ := json.MarshalIndent(img, "", "  ")
 	if err := os.WriteFile(meta, data, 0o644); err != nil {
 		return nil, err
@@ -243,27 +257,35 @@ func prune(dir string, keep int, log *slog.Logger) {
 		log.Debug("pruning old initramfs", "path", p)
 		os.Remove(p)
 		os.Remove(p + ".json")
+		os.Remove(toolsPath(p))
 		unlock()
 	}
 }
 
-func build(ctx context.Context, spec Spec, hosts map[string]string, tmp, out string, log *slog.Logger) error {
+// build builds the initramfs at out and, when tools is not "", the tools
+// drive there (see DrivePrograms).
+func build(ctx context.Context, spec Spec, hosts map[string]string, tmp, out, tools, key string, log *slog.Logger) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	base, err := baseArchive(spec)
+	files, onDrive := driveFiles(hosts, tools != "")
+	base, err := baseArchive(spec, toolLinks(onDrive)...)
 	if err != nil {
 		return err
+	}
+	libs, err := toolLibraries(onDrive)
+	if err != nil {
+		return err
+	}
+	files = append(files, libs...)
+	if len(onDrive) > 0 {
+		if err := buildTools(ctx, onDrive, key, tmp, tools); err != nil {
+			return err
+		}
 	}
 	var ucmds []string
 	for _, c := range Commands {
 		ucmds = append(ucmds, "github.com/u-root/u-root/cmds/core/"+c)
-	}
-	var files []string
-	for _, name := range append(slices.Clone(HostPrograms), OptionalHostPrograms...) {
-		if p, ok := hosts[name]; ok {
-			files = append(files, p+":bin/"+name)
-		}
 	}
 	l := llog.New(slog.LevelWarn, func(format string, v ...any) {
 		log.Debug(fmt.Sprintf(format, v...))
@@ -294,7 +316,7 @@ const (
 	group = "root:x:0:\nnogroup:x:65534:\nrocinante:x:1000:\n"
 )
 
-func baseArchive(spec Spec) (*cpio.Archive, error) {
+func baseArchive(spec Spec, extra ...cpio.Record) (*cpio.Archive, error) {
 	recs := []cpio.Record{
 		cpio.Directory("etc", 0o755),
 		cpio.StaticFile("etc/passwd", passwd, 0o644),
@@ -321,6 +343,10 @@ func baseArchive(spec Spec) (*cpio.Archive, error) {
 		}
 	}
 	recs = append(recs, cpio.StaticFile(strings.TrimPrefix(ModulesList, "/"), strings.Join(list, "\n")+"\n", 0o644))
+	if len(extra) > 0 {
+		recs = append(recs, cpio.Directory("bin", 0o755))
+		recs = append(recs, extra...)
+	}
 	// mkuimage adds its defaults (/dev nodes, /tmp, ...) only when no base
 	// archive is given, so start from them.
 	all, err := cpio.ReadAllRecords(uimage.DefaultRamfs().Reader())
@@ -377,7 +403,7 @@ func hostPrograms() (map[string]string, error) {
 func inputKey(spec Spec, hosts map[string]string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "tsemlab-initramfs v1\n%s\n%s\n", runtime.Version(), goVersion())
-	fmt.Fprintf(h, "commands %v\nhost %v\nmodules-for %s\n", Commands, sortedKeys(hosts), spec.KernelRelease)
+	fmt.Fprintf(h, "commands %v\nhost %v\nmodules-for %s\ntools-drive %v\n", Commands, sortedKeys(hosts), spec.KernelRelease, toolsDrive())
 	fmt.Fprintf(h, "etc %q %q\n", passwd, group)
 	var files []string
 	for _, f := range []string{"go.mod", "go.sum"} {

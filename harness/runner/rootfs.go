@@ -9,8 +9,9 @@ import (
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
-// drives attaches the workload images the plan's phases run in: the
-// read-only drives to boot with, in the order the phases first name them;
+// drives attaches the workload images the plan's phases run in, and the
+// tools drive when the plan runs runc or apparmor_parser: the read-only
+// drives to boot with, in the order the phases first name them;
 // the guest device of each in the plan; and which build (suite, Debian
 // version, hash) in the result.
 func (r *scenarioRun) drives(plan *protocol.Plan) ([]boot.Drive, error) {
@@ -31,6 +32,11 @@ func (r *scenarioRun) drives(plan *protocol.Plan) ([]boot.Drive, error) {
 			Name: img.Name, Path: img.Path, SHA256: img.SHA256,
 			Suite: img.Release.Suite, RequestedSuite: img.Release.Requested, DebianVersion: img.DebianVersion,
 		})
+	}
+	if plan.NeedsTools() && r.c.Image != nil && r.c.Image.Tools != "" {
+		// Last, so that a workload image is /dev/vda whether or not the
+		// plan needs the tools.
+		drives = append(drives, boot.Drive{Image: protocol.ToolsImage, Path: r.c.Image.Tools, FSType: "erofs"})
 	}
 	plan.Drives = boot.GuestDrives(drives)
 	return drives, nil

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tsemlab/tsemlab/harness/boot"
+	"github.com/tsemlab/tsemlab/harness/image"
 	"github.com/tsemlab/tsemlab/harness/result"
 	"github.com/tsemlab/tsemlab/harness/rootfs"
 	"github.com/tsemlab/tsemlab/harness/scenario"
@@ -56,4 +57,38 @@ func TestDrives_AnImageNotBuiltIsAnError(t *testing.T) {
 	_, err := r.drives(&protocol.Plan{Phases: []protocol.Phase{{Name: "p", Image: "httpd"}}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `workload image "httpd" was not built before the run`)
+}
+
+// TestDrives_ToolsDriveOnlyWhenThePlanRunsItsPrograms: runc and
+// apparmor_parser travel on the tools drive, attached (last, so that a
+// workload image stays /dev/vda) only to plans that run them.
+func TestDrives_ToolsDriveOnlyWhenThePlanRunsItsPrograms(t *testing.T) {
+	img := &image.Image{Path: "/cache/initramfs/k.cpio", Tools: "/cache/initramfs/k.tools.erofs"}
+	tools := boot.Drive{Image: protocol.ToolsImage, Path: img.Tools, FSType: "erofs"}
+	tests := []struct {
+		name string
+		plan protocol.Plan
+		want []boot.Drive
+	}{
+		{"container mode", protocol.Plan{Mode: protocol.ModeContainer, Image: "httpd", Phases: []protocol.Phase{{Name: "p", Image: "httpd"}}},
+			[]boot.Drive{{Image: "httpd", Path: "/cache/images/httpd-0123.erofs", FSType: "erofs"}, tools}},
+		{"an AppArmor lab", protocol.Plan{Phases: []protocol.Phase{{Name: "p", AppArmor: &protocol.AppArmor{File: "apparmor/x"}}}}, []boot.Drive{tools}},
+		{"process mode", protocol.Plan{Mode: protocol.ModeProcess, Image: "httpd", Phases: []protocol.Phase{{Name: "p", Image: "httpd"}}},
+			[]boot.Drive{{Image: "httpd", Path: "/cache/images/httpd-0123.erofs", FSType: "erofs"}}},
+		{"plain steps", protocol.Plan{Phases: []protocol.Phase{{Name: "p"}}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &scenarioRun{c: Config{Image: img, RootFS: map[string]*rootfs.Image{"httpd": builtImage("httpd")}}, s: &scenario.Scenario{Name: "s"}, res: &result.Scenario{}}
+			drives, err := r.drives(&tt.plan)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, drives)
+			assert.Equal(t, boot.GuestDrives(tt.want), tt.plan.Drives)
+		})
+	}
+	// An image built without mkfs.erofs keeps the programs: no drive.
+	r := &scenarioRun{c: Config{Image: &image.Image{Path: "/k.cpio"}}, s: &scenario.Scenario{Name: "s"}, res: &result.Scenario{}}
+	drives, err := r.drives(&protocol.Plan{Mode: protocol.ModeContainer})
+	require.NoError(t, err)
+	assert.Nil(t, drives)
 }
