@@ -73,12 +73,43 @@ func (b *Builder) Build(ctx context.Context, spec Spec) (*Kernel, error) {
 type BuildError struct {
 	Step string
 	Err  error
-	// Log is the full log, kept; Tail its last lines.
-	Log, Tail string
+	// Log is the full log, kept; Tail its last lines; Errors the
+	// compiler's first errors in it, which a parallel make buries under
+	// what its other jobs printed after them.
+	Log, Tail, Errors string
 }
 
 func (e *BuildError) Error() string {
-	return fmt.Sprintf("%s: %v; full log: %s; its last lines:\n%s", e.Step, e.Err, e.Log, e.Tail)
+	first := ""
+	if e.Errors != "" {
+		first = "; the first errors in it:\n" + e.Errors + "\nand its last lines"
+	} else {
+		first = "; its last lines"
+	}
+	return fmt.Sprintf("%s: %v; full log: %s%s:\n%s", e.Step, e.Err, e.Log, first, e.Tail)
+}
+
+// compilerErrors finds the first n compiler or linker errors in a build
+// log, each with the line before it when that names the function ("In
+// function ...") and the source line and caret after it.
+func compilerErrors(log string, n int) string {
+	lines := strings.Split(log, "\n")
+	var out []string
+	for i := 0; i < len(lines) && n > 0; i++ {
+		l := lines[i]
+		if !strings.Contains(l, ": error:") && !strings.Contains(l, ": fatal error:") && !strings.Contains(l, "undefined reference to") {
+			continue
+		}
+		n--
+		if i > 0 && strings.Contains(lines[i-1], ": In function") {
+			out = append(out, lines[i-1])
+		}
+		out = append(out, l)
+		for j := i + 1; j < len(lines) && j <= i+2 && strings.Contains(lines[j], "|"); j++ {
+			out = append(out, lines[j])
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func (e *BuildError) Unwrap() error { return e.Err }
@@ -110,7 +141,7 @@ func (b *Builder) compile(ctx context.Context, m *maker, in *configInputs, k *Ke
 		}
 		logf.Sync()
 		data, _ := os.ReadFile(k.Log)
-		return &BuildError{Step: step, Err: err, Log: k.Log, Tail: lastLines(string(data), 20)}
+		return &BuildError{Step: step, Err: err, Log: k.Log, Errors: compilerErrors(string(data), 3), Tail: lastLines(string(data), 20)}
 	}
 	m.p.phase("checking fragments")
 	kconfig := &kconfigs{tree: m.tree}

@@ -309,3 +309,27 @@ func TestBuild_EditedFragmentReusesTheBuildDirectoryAnotherSetDoesNot(t *testing
 	require.NoError(t, err)
 	assert.NotEqual(t, k1.BuildDir, k3.BuildDir, "another set of fragments has its own directory")
 }
+
+// TestCompilerErrors_FindsTheErrorAParallelMakeBuried: with make -j the
+// error is printed long before the build stops (a real log of a TSEM tree
+// under defconfig, whose CONFIG_WERROR makes a warning fatal).
+func TestCompilerErrors_FindsTheErrorAParallelMakeBuried(t *testing.T) {
+	log := `  CC      security/tsem/tsem.o
+  CC      fs/netfs/rolling_buffer.o
+/src/security/tsem/tsem.c: In function 'tsem_kernel_read_file':
+/src/security/tsem/tsem.c:1401:28: error: implicit conversion from 'enum kernel_read_file_id' to 'enum kernel_load_data_id' [-Werror=enum-conversion]
+ 1401 |         ep->CELL.kernel.id = id;
+      |                            ^
+cc1: all warnings being treated as errors
+make[5]: *** [scripts/Makefile.build:234: security/tsem/tsem.o] Error 1
+  CC      fs/eventfd.o
+  AR      fs/built-in.a
+`
+	assert.Equal(t, `/src/security/tsem/tsem.c: In function 'tsem_kernel_read_file':
+/src/security/tsem/tsem.c:1401:28: error: implicit conversion from 'enum kernel_read_file_id' to 'enum kernel_load_data_id' [-Werror=enum-conversion]
+ 1401 |         ep->CELL.kernel.id = id;
+      |                            ^`, compilerErrors(log, 3))
+	assert.Empty(t, compilerErrors("  CC      fs/eventfd.o\n", 3))
+	e := &BuildError{Step: "compiling", Err: errors.New("make bzImage: exit status 2"), Log: "LOG", Errors: "x.c:1:1: error: y", Tail: "  AR      fs/built-in.a"}
+	assert.Equal(t, "compiling: make bzImage: exit status 2; full log: LOG; the first errors in it:\nx.c:1:1: error: y\nand its last lines:\n  AR      fs/built-in.a", e.Error())
+}
