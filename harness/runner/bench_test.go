@@ -58,7 +58,7 @@ type bootSamples struct {
 	// The guest's init: its Go start (kernel starting /init to init's
 	// main), its mounts, and the orchestrator's exec and Go start.
 	initGoStart, initSetup, orchestratorExec samples
-	describe                                                samples
+	describe                                 samples
 }
 
 func benchBoot(b *testing.B, kernelPath string) {
