@@ -16,6 +16,7 @@ package guestinit
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"time"
@@ -46,13 +47,14 @@ const consoleLevel = 5
 
 // Main is init's main. It returns only if it cannot end the VM.
 func Main() {
-	main := Uptime()
+	started := Uptime()
+	ignoreSignals()
 	for _, err := range Setup() {
 		// Only what the orchestrator needs is reported; optional mounts
 		// the kernel lacks are not errors.
 		fmt.Fprintf(os.Stderr, "tsemlab-init: %v\n", err)
 	}
-	env := append(Env(), EnvMain+"="+strconv.FormatInt(int64(main), 10), EnvReady+"="+strconv.FormatInt(int64(Uptime()), 10))
+	env := append(Env(), EnvMain+"="+strconv.FormatInt(int64(started), 10), EnvReady+"="+strconv.FormatInt(int64(Uptime()), 10))
 	pid, err := start(Orchestrator, env)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "tsemlab-init: start %s: %v\n", Orchestrator, err)
@@ -62,6 +64,20 @@ func Main() {
 	status := reapUntil(pid)
 	fmt.Fprintf(os.Stderr, "tsemlab-init: %s %s without ending the VM; ending it\n", Orchestrator, Describe(status))
 	end()
+}
+
+// ignoreSignals keeps init alive when a step signals pid 1 (kill 1): the
+// kernel delivers to init only the signals it handles, and the Go runtime
+// handles SIGTERM and the like by exiting, which would panic the kernel
+// ("Attempted to kill init"). They are caught and dropped, not set to
+// SIG_IGN, which the orchestrator and every step would inherit.
+func ignoreSignals() {
+	c := make(chan os.Signal, 8)
+	signal.Notify(c, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGPIPE)
+	go func() {
+		for range c {
+		}
+	}()
 }
 
 // Env is the environment init starts the orchestrator with.

@@ -3,6 +3,7 @@ package guestinit
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"golang.org/x/sys/unix"
@@ -100,4 +101,15 @@ func TestDescribe(t *testing.T) {
 func TestEnv_PathPutsHostProgramsBeforeUroot(t *testing.T) {
 	assert.Contains(t, Env(), "PATH="+Path)
 	assert.Less(t, strings.Index(Path, "/bin:"), strings.Index(Path, "/bbin"))
+}
+
+// TestIgnoreSignals_KeepsTheProcessAlive: without the handlers SIGUSR1
+// would end this test binary, as SIGTERM would end the guest's init and
+// panic its kernel.
+func TestIgnoreSignals_KeepsTheProcessAlive(t *testing.T) {
+	ignoreSignals()
+	for _, sig := range []unix.Signal{unix.SIGUSR1, unix.SIGHUP} {
+		assert.NoError(t, unix.Kill(unix.Getpid(), sig))
+	}
+	time.Sleep(50 * time.Millisecond)
 }
