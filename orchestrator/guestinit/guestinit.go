@@ -3,12 +3,14 @@
 // terminal, reaps the processes orphaned to it while the orchestrator
 // runs, and ends the VM should the orchestrator stop without doing so.
 //
-// It replaces u-root's init (the image still holds u-root's commands):
-// under TCG, u-root's init cost 0.7 s between the kernel starting /init and
-// the orchestrator starting (its busybox binary's Go start, the banner,
-// a module scan, netlink, mounting cgroup v1 controllers the kernel lacks,
-// each logged to the serial console), against 0.15 s for a Go program of
-// this package's size. It imports nothing beyond the standard library and
+// It replaces u-root's init (the image still holds u-root's commands in
+// /bbin): under TCG on a tinyconfig TSEM kernel, u-root's init took 0.73 s
+// from the kernel starting /init to the orchestrator's start (its busybox
+// binary's Go start, the banner, a module scan, netlink, mounting cgroup v1
+// controllers the kernel lacks, each failure logged to the serial console).
+// With this init it is 0.45 s: its own Go start 0.16 s (a one-line Go init
+// takes 0.14 s), its mounts 0.06 s, the orchestrator's exec and start the
+// rest. It imports nothing beyond the standard library and
 // golang.org/x/sys/unix to stay that small: every package a Go program
 // links runs its initializers at start, and under TCG that is time.
 package guestinit
