@@ -35,6 +35,8 @@ type layout struct {
 	Cgroup string
 	// Proc is the proc file system, to find what still runs in Root.
 	Proc string
+	// Tools is where the tools drive's programs are copied to.
+	Tools string
 }
 
 // guestLayout is the layout inside the guest.
@@ -45,6 +47,7 @@ var guestLayout = layout{
 	Runc:   "/tsemlab/runc",
 	Cgroup: "/sys/fs/cgroup",
 	Proc:   "/proc",
+	Tools:  protocol.ToolsDir,
 }
 
 // imageEnv is the environment of processes in the image's root, before

@@ -162,6 +162,6 @@ func testLayout(t *testing.T) layout {
 	d := t.TempDir()
 	return layout{
 		Images: filepath.Join(d, "images"), Phase: filepath.Join(d, "phase"), Root: filepath.Join(d, "root"),
-		Runc: filepath.Join(d, "runc"), Cgroup: filepath.Join(d, "cgroup"), Proc: "/proc",
+		Runc: filepath.Join(d, "runc"), Cgroup: filepath.Join(d, "cgroup"), Proc: "/proc", Tools: filepath.Join(d, "tools"),
 	}
 }

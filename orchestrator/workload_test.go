@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -176,6 +177,7 @@ func TestAttachImage_ToolsDriveFirst(t *testing.T) {
 	tools := filepath.Join(t.TempDir(), "vdb")
 	require.NoError(t, writeFile(tools, ""))
 	o.plan.Drives = append(o.plan.Drives, protocol.Drive{Image: protocol.ToolsImage, Device: tools, FSType: "erofs"})
+	withTool(t, o.img.layout)
 	var td teardown
 	require.NoError(t, o.attachImage(context.Background(), &td))
 	l := o.img.layout
@@ -187,10 +189,44 @@ func TestAttachImage_ToolsDriveFirst(t *testing.T) {
 
 	o, f, _ = imageOrchestrator(t, protocol.ModeProcess)
 	o.plan.Image, o.plan.Drives = "", []protocol.Drive{{Image: protocol.ToolsImage, Device: tools, FSType: "erofs"}}
+	withTool(t, o.img.layout)
 	require.NoError(t, o.attachImage(context.Background(), &td))
 	assert.Equal(t, []string{"mount -t erofs -o ro " + tools + " " + o.img.layout.image(protocol.ToolsImage)}, f.ops)
 }
 
-func TestGuestLayout_ToolsDriveWhereTheImageLinksPoint(t *testing.T) {
-	assert.Equal(t, protocol.ToolsDir, guestLayout.image(protocol.ToolsImage))
+func TestGuestLayout_ToolsWhereTheImageLinksPoint(t *testing.T) {
+	assert.Equal(t, protocol.ToolsDir, guestLayout.Tools)
+	assert.NotEqual(t, protocol.ToolsDir, guestLayout.image(protocol.ToolsImage), "copied off the drive, not run from it")
+}
+
+// TestAttachImage_ToolsAreCopiedOffTheDrive: the drive's programs run from
+// the guest's root file system (no TSEM digest at each exec), executable.
+func TestAttachImage_ToolsAreCopiedOffTheDrive(t *testing.T) {
+	o, _, _ := imageOrchestrator(t, protocol.ModeProcess)
+	tools := filepath.Join(t.TempDir(), "vdb")
+	require.NoError(t, writeFile(tools, ""))
+	o.plan.Image, o.plan.Drives = "", []protocol.Drive{{Image: protocol.ToolsImage, Device: tools, FSType: "erofs"}}
+	l := o.img.layout
+	withTool(t, l)
+	var td teardown
+	require.NoError(t, o.attachImage(context.Background(), &td))
+	b, err := os.ReadFile(filepath.Join(l.Tools, "runc"))
+	require.NoError(t, err)
+	assert.Equal(t, "#!/bin/sh\n", string(b))
+	st, err := os.Stat(filepath.Join(l.Tools, "runc"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o755), st.Mode().Perm())
+
+	// A drive with nothing on it is an error naming it.
+	o, _, _ = imageOrchestrator(t, protocol.ModeProcess)
+	o.plan.Image, o.plan.Drives = "", []protocol.Drive{{Image: protocol.ToolsImage, Device: tools, FSType: "erofs"}}
+	assert.EqualError(t, o.attachImage(context.Background(), &td), "tools drive: "+o.img.layout.image(protocol.ToolsImage)+" holds no programs (was the drive mounted?)")
+}
+
+// withTool puts a runc on the tools drive's mount point, as if mounted (the
+// fake mounter mounts nothing).
+func withTool(t *testing.T, l layout) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(l.image(protocol.ToolsImage), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(l.image(protocol.ToolsImage), "runc"), []byte("#!/bin/sh\n"), 0o444))
 }

@@ -110,11 +110,11 @@ func AwaitPlan() Plan {
 // guest runs only for some scenarios (runc for container mode,
 // apparmor_parser for AppArmor labs) travel on a read-only disk attached
 // when the plan needs them (Plan.NeedsTools) instead of in the initramfs,
-// which every boot unpacks. The guest mounts it at ToolsDir, where its
-// /bin links to them point.
+// which every boot unpacks. The guest copies them into ToolsDir, on its
+// own root file system, where its /bin links to them point.
 const (
 	ToolsImage = "tsemlab-tools"
-	ToolsDir   = "/tsemlab/images/" + ToolsImage
+	ToolsDir   = "/tsemlab/tools"
 )
 
 // NeedsTools says whether the plan runs a program of the tools drive:

@@ -21,7 +21,8 @@ import (
 // initramfs's 24. When the host has mkfs.erofs they go on a read-only tools
 // drive (protocol.ToolsImage) that the runner attaches to the scenarios
 // whose plan needs them, and the initramfs keeps only their shared
-// libraries and /bin links to where the guest mounts the drive: every
+// libraries and /bin links to where the guest copies them from the drive
+// (package orchestrator says why it does not run them off it): every
 // boot unpacks the whole initramfs, and under TCG each megabyte costs
 // 15-25 ms of it. Without mkfs.erofs they stay in the initramfs.
 var DrivePrograms = []string{"runc", "apparmor_parser"}

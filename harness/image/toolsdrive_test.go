@@ -25,7 +25,7 @@ func TestDriveFiles_SplitsTheHostPrograms(t *testing.T) {
 	assert.Empty(t, tools)
 }
 
-func TestToolLinks_PointWhereTheGuestMountsTheDrive(t *testing.T) {
+func TestToolLinks_PointWhereTheGuestCopiesTheTools(t *testing.T) {
 	recs := toolLinks(map[string]string{"runc": "/usr/sbin/runc", "apparmor_parser": "/x"})
 	require.Len(t, recs, 2)
 	for i, name := range []string{"apparmor_parser", "runc"} {
