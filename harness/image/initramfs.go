@@ -4,7 +4,8 @@
 // The base image holds u-root's core commands (one busybox binary), the
 // guest's own init (tsemlab-init: mounts, then starts the orchestrator), the
 // tsemlab-guest orchestrator, a few host programs with their
-// shared libraries (bash, GNU chown, and runc when the host has it), an
+// shared libraries (bash, GNU chown; runc when the host has it and
+// apparmor_parser on a tools drive beside it, see DrivePrograms), an
 // /etc with the users scenarios rely on, and the stock kernel's modules the
 // guest needs.
 package image
@@ -188,7 +189,7 @@ func (b Builder) Base(ctx context.Context, spec Spec) (*Image, error) {
 		return nil, err
 	}
 	img := Image{Path: out, SHA256: sum, Key: key}
-	if tools != "" {
+	if tools != "" && exists(tools) {
 		img.Tools = toolsPath(out)
 		if err := os.Rename(tools, img.Tools); err != nil {
 			return nil, err
