@@ -94,7 +94,7 @@ func (o *orchestrator) attachImage(ctx context.Context, td *teardown) error {
 		}
 	}
 	if slices.ContainsFunc(o.plan.Drives, func(d protocol.Drive) bool { return d.Image == protocol.ToolsImage }) {
-		// The tools drive first: what mounts and runs the images is on it.
+		// The tools drive first: runc, which runs the images, is on it.
 		names = append([]string{protocol.ToolsImage}, names...)
 	}
 	if len(names) == 0 {
