@@ -2,8 +2,7 @@
 // inputs) and the small per-scenario archive that carries the plan.
 //
 // The base image holds u-root's core commands (one busybox binary), the
-// guest's own init (tsemlab-init: mounts, then starts the orchestrator), the
-// tsemlab-guest orchestrator, a few host programs with their
+// tsemlab-guest orchestrator as u-root's uinit, a few host programs with their
 // shared libraries (bash, GNU chown; runc when the host has it and
 // apparmor_parser on a tools drive beside it, see DrivePrograms), an
 // /etc with the users scenarios rely on, and the stock kernel's modules the
@@ -44,13 +43,8 @@ import (
 // from a checkout of it.
 const Module = "github.com/tsemlab/tsemlab"
 
-// GuestCommand is the orchestrator's package; InitCommand's program starts
-// it.
+// GuestCommand is the orchestrator's package; u-root's init runs it as uinit.
 const GuestCommand = Module + "/cmd/tsemlab-guest"
-
-// InitCommand is the guest's init (/init, pid 1): package
-// orchestrator/guestinit says why it is not u-root's.
-const InitCommand = Module + "/cmd/tsemlab-init"
 
 // ModulesList is where the guest finds the modules to load, in order.
 const ModulesList = protocol.ModulesList
@@ -58,7 +52,7 @@ const ModulesList = protocol.ModulesList
 // Commands are the u-root core commands in every image (see tools.go).
 var Commands = []string{
 	"cat", "chmod", "cmp", "cp", "date", "dd", "dmesg", "echo", "false", "find",
-	"free", "grep", "head", "hostname", "id", "kill", "ln", "ls", "lsmod",
+	"free", "grep", "head", "hostname", "id", "init", "kill", "ln", "ls", "lsmod",
 	"mkdir", "mount", "mv", "printenv", "ps", "pwd", "readlink", "rm", "seq",
 	"sleep", "sort", "strings", "sync", "tail", "tee", "touch", "tr", "true",
 	"umount", "uname", "uniq", "uptime", "wc", "which",
@@ -294,8 +288,9 @@ func build(ctx context.Context, spec Spec, hosts map[string]string, tmp, out, to
 	err = uimage.Create(l,
 		uimage.WithEnv(golang.DisableCGO(), golang.WithWorkingDir(spec.SourceDir)),
 		uimage.WithBusyboxCommands(ucmds...),
-		uimage.WithBinaryCommands(GuestCommand, InitCommand),
-		uimage.WithInit("tsemlab-init"),
+		uimage.WithBinaryCommands(GuestCommand),
+		uimage.WithInit("init"),
+		uimage.WithUinit("tsemlab-guest"),
 		uimage.WithShell("/bin/bash"),
 		uimage.WithFiles(files...),
 		uimage.WithBaseArchive(base),
@@ -410,7 +405,7 @@ func inputKey(spec Spec, hosts map[string]string) (string, error) {
 	for _, f := range []string{"go.mod", "go.sum"} {
 		files = append(files, filepath.Join(spec.SourceDir, f))
 	}
-	for _, d := range []string{"cmd/tsemlab-guest", "cmd/tsemlab-init", "orchestrator", "protocol", "model", "event", "seccomp"} {
+	for _, d := range []string{"cmd/tsemlab-guest", "orchestrator", "protocol", "model", "event", "seccomp"} {
 		root := filepath.Join(spec.SourceDir, d)
 		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 			if err != nil {
