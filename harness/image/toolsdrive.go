@@ -18,7 +18,7 @@ import (
 
 // DrivePrograms are the host programs only some scenarios run: runc
 // (container mode) and apparmor_parser (AppArmor labs), 10 MB of the
-// initramfs's 24. When the host has mkfs.erofs they go on a read-only tools
+// initramfs's 26. When the host has mkfs.erofs they go on a read-only tools
 // drive (protocol.ToolsImage) that the runner attaches to the scenarios
 // whose plan needs them, and the initramfs keeps only their shared
 // libraries and /bin links to where the guest copies them from the drive
