@@ -68,6 +68,6 @@ func guestBoot(h *protocol.Hello) *result.GuestBoot {
 	}
 	return &result.GuestBoot{
 		InitStart: result.Duration(h.InitStart), OrchestratorStart: result.Duration(h.OrchestratorStart),
-		ModulesTook:       result.Duration(h.ModulesTook), DescribeTook: result.Duration(h.DescribeTook),
+		ModulesTook: result.Duration(h.ModulesTook), DescribeTook: result.Duration(h.DescribeTook),
 	}
 }
