@@ -12,6 +12,7 @@ import (
 	"github.com/u-root/mkuimage/cpio"
 	"github.com/u-root/mkuimage/ldd"
 
+	"github.com/tsemlab/tsemlab/internal/digest"
 	"github.com/tsemlab/tsemlab/internal/fileutil"
 	"github.com/tsemlab/tsemlab/protocol"
 )
@@ -101,9 +102,7 @@ func buildTools(ctx context.Context, tools map[string]string, key, tmp, out stri
 			return err
 		}
 	}
-	k := (key + "00000000000000000000000000000000")[:32]
-	uuid := k[0:8] + "-" + k[8:12] + "-" + k[12:16] + "-" + k[16:20] + "-" + k[20:32]
-	cmd := exec.CommandContext(ctx, "mkfs.erofs", "--quiet", "-x-1", "-T0", "-U"+uuid, out, stage)
+	cmd := exec.CommandContext(ctx, "mkfs.erofs", "--quiet", "-x-1", "-T0", "-U"+digest.UUID(key), out, stage)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("tools drive: mkfs.erofs: %w: %s", err, b)
 	}

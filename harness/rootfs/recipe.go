@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/tsemlab/tsemlab/internal/digest"
 )
 
 // recipeVersion changes whenever the build's commands change in a way that
@@ -118,14 +120,8 @@ func MkfsArgv(key string, epoch int64, root, out string) []string {
 		"-zlz4hc",
 		"-x-1",
 		"-T" + strconv.FormatInt(epoch, 10),
-		"-U" + uuidFrom(key),
+		"-U" + digest.UUID(key),
 		out,
 		root,
 	}
-}
-
-// uuidFrom formats the first 128 bits of a hex key as a UUID.
-func uuidFrom(key string) string {
-	k := (key + strings.Repeat("0", 32))[:32]
-	return k[0:8] + "-" + k[8:12] + "-" + k[12:16] + "-" + k[16:20] + "-" + k[20:32]
 }

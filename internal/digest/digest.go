@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"io"
 	"os"
+	"strings"
 )
 
 // File returns the SHA-256 of the file at path.
@@ -18,6 +19,14 @@ func File(path string) (string, error) {
 	defer f.Close()
 	sum, _, err := Reader(f)
 	return sum, err
+}
+
+// UUID formats the first 128 bits of a hex key as a UUID (zero-padded
+// when the key is shorter): the erofs images take theirs from their cache
+// key, so that the same inputs give the same bytes.
+func UUID(key string) string {
+	k := (key + strings.Repeat("0", 32))[:32]
+	return k[0:8] + "-" + k[8:12] + "-" + k[12:16] + "-" + k[16:20] + "-" + k[20:32]
 }
 
 // Reader returns the SHA-256 of everything r yields, and its length.

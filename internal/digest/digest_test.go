@@ -27,3 +27,8 @@ func TestReader(t *testing.T) {
 	assert.Equal(t, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", sum)
 	assert.Equal(t, int64(0), n)
 }
+
+func TestUUID(t *testing.T) {
+	assert.Equal(t, "01234567-89ab-cdef-0123-456789abcdef", UUID("0123456789abcdef0123456789abcdef99"))
+	assert.Equal(t, "abc00000-0000-0000-0000-000000000000", UUID("abc"))
+}
