@@ -3,13 +3,13 @@ package orchestrator
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/tsemlab/tsemlab/internal/fileutil"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -185,7 +185,11 @@ func (o *orchestrator) copyTools() error {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		if err := copyExecutable(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+		to := filepath.Join(dst, e.Name())
+		if err := fileutil.Copy(filepath.Join(src, e.Name()), to); err != nil {
+			return fmt.Errorf("tools drive: %w", err)
+		}
+		if err := os.Chmod(to, 0o755); err != nil {
 			return fmt.Errorf("tools drive: %w", err)
 		}
 		names = append(names, e.Name())
@@ -195,24 +199,6 @@ func (o *orchestrator) copyTools() error {
 	}
 	o.logf("tools %s copied to %s in %s", strings.Join(names, ", "), dst, time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-// copyExecutable copies the file src to dst, mode 0755.
-func copyExecutable(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 // enterPhase gives a phase a fresh root when it runs in a workload image:

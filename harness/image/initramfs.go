@@ -393,6 +393,12 @@ func hostPrograms() (map[string]string, error) {
 	return out, nil
 }
 
+// GuestSourceDirs hold every package of this module the guest binary
+// links (internal/archtest checks it against go list): their Go files are
+// part of the image key, so that a change to any of them rebuilds the
+// image.
+var GuestSourceDirs = []string{"cmd/tsemlab-guest", "orchestrator", "protocol", "model", "event", "seccomp", "internal/suggest", "internal/fileutil"}
+
 // inputKey hashes everything the image is built from: the guest's Go
 // sources, go.mod and go.sum, the command lists, the toolchain, the host
 // programs and the modules.
@@ -405,7 +411,7 @@ func inputKey(spec Spec, hosts map[string]string) (string, error) {
 	for _, f := range []string{"go.mod", "go.sum"} {
 		files = append(files, filepath.Join(spec.SourceDir, f))
 	}
-	for _, d := range []string{"cmd/tsemlab-guest", "orchestrator", "protocol", "model", "event", "seccomp"} {
+	for _, d := range GuestSourceDirs {
 		root := filepath.Join(spec.SourceDir, d)
 		err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 			if err != nil {

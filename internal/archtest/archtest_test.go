@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tsemlab/tsemlab/harness/image"
 )
 
 const module = "github.com/tsemlab/tsemlab/"
@@ -150,5 +152,27 @@ func TestGuestBinary_LinksLittle(t *testing.T) {
 	deps := strings.Fields(string(out))
 	for _, heavy := range []string{"net/http", "crypto/tls", "crypto/x509"} {
 		assert.NotContains(t, deps, heavy, "tsemlab-guest links %s", heavy)
+	}
+}
+
+// TestGuestBinary_SourcesAreInTheImageKey: every package of this module
+// the guest binary links is under image.GuestSourceDirs, whose files key
+// the cached initramfs; a package outside them could change without the
+// image being rebuilt.
+func TestGuestBinary_SourcesAreInTheImageKey(t *testing.T) {
+	cmd := exec.Command("go", "list", "-deps", "./cmd/tsemlab-guest")
+	cmd.Dir = "../.."
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	for _, pkg := range strings.Fields(string(out)) {
+		rel, ok := strings.CutPrefix(pkg, module)
+		if !ok {
+			continue
+		}
+		covered := false
+		for _, d := range image.GuestSourceDirs {
+			covered = covered || rel == d || strings.HasPrefix(rel, d+"/")
+		}
+		assert.True(t, covered, "the guest links %s, which image.GuestSourceDirs leaves out of the image key", rel)
 	}
 }
