@@ -131,7 +131,8 @@ func (b Builder) Base(ctx context.Context, spec Spec) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := inputKey(spec, hosts)
+	drive := toolsDrive()
+	key, err := inputKey(spec, hosts, drive)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +173,7 @@ func (b Builder) Base(ctx context.Context, spec Spec) (*Image, error) {
 	}
 	defer os.RemoveAll(tmp)
 	partial, tools := filepath.Join(tmp, "initramfs.cpio"), ""
-	if toolsDrive() {
+	if drive {
 		tools = filepath.Join(tmp, "tools.erofs")
 	}
 	if err := build(ctx, spec, hosts, tmp, partial, tools, key, b.Log); err != nil {
@@ -401,11 +402,11 @@ var GuestSourceDirs = []string{"cmd/tsemlab-guest", "orchestrator", "protocol", 
 
 // inputKey hashes everything the image is built from: the guest's Go
 // sources, go.mod and go.sum, the command lists, the toolchain, the host
-// programs and the modules.
-func inputKey(spec Spec, hosts map[string]string) (string, error) {
+// programs, the modules, and whether DrivePrograms go on a tools drive.
+func inputKey(spec Spec, hosts map[string]string, drive bool) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "tsemlab-initramfs v1\n%s\n%s\n", runtime.Version(), goVersion())
-	fmt.Fprintf(h, "commands %v\nhost %v\nmodules-for %s\ntools-drive %v\n", Commands, sortedKeys(hosts), spec.KernelRelease, toolsDrive())
+	fmt.Fprintf(h, "commands %v\nhost %v\nmodules-for %s\ntools-drive %v\n", Commands, sortedKeys(hosts), spec.KernelRelease, drive)
 	fmt.Fprintf(h, "etc %q %q\n", passwd, group)
 	var files []string
 	for _, f := range []string{"go.mod", "go.sum"} {

@@ -225,7 +225,7 @@ func TestInputKey_ChangesWithTheGuestSources(t *testing.T) {
 			write(t, bash, "ELF bash v1")
 			src := sourceTree(t)
 			spec := Spec{SourceDir: src, KernelRelease: "6.1.0-56-cloud-amd64"}
-			before, err := inputKey(spec, hosts)
+			before, err := inputKey(spec, hosts, false)
 			require.NoError(t, err)
 			require.Regexp(t, "^[0-9a-f]{64}$", before)
 			if tt.change != nil {
@@ -234,7 +234,7 @@ func TestInputKey_ChangesWithTheGuestSources(t *testing.T) {
 			if tt.spec != nil {
 				tt.spec(&spec)
 			}
-			after, err := inputKey(spec, hosts)
+			after, err := inputKey(spec, hosts, false)
 			require.NoError(t, err)
 			if tt.changed {
 				assert.NotEqual(t, before, after)
@@ -247,9 +247,9 @@ func TestInputKey_ChangesWithTheGuestSources(t *testing.T) {
 
 func TestInputKey_SameTreeElsewhereSameKey(t *testing.T) {
 	a, b := sourceTree(t), sourceTree(t)
-	ka, err := inputKey(Spec{SourceDir: a}, nil)
+	ka, err := inputKey(Spec{SourceDir: a}, nil, false)
 	require.NoError(t, err)
-	kb, err := inputKey(Spec{SourceDir: b}, nil)
+	kb, err := inputKey(Spec{SourceDir: b}, nil, false)
 	require.NoError(t, err)
 	assert.Equal(t, ka, kb, "the key hashes paths relative to the checkout")
 }
@@ -257,7 +257,7 @@ func TestInputKey_SameTreeElsewhereSameKey(t *testing.T) {
 func TestInputKey_MissingInputIsAnError(t *testing.T) {
 	src := sourceTree(t)
 	require.NoError(t, os.Remove(filepath.Join(src, "go.sum")))
-	_, err := inputKey(Spec{SourceDir: src}, nil)
+	_, err := inputKey(Spec{SourceDir: src}, nil, false)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "hash image input: open "+filepath.Join(src, "go.sum"))
 }
@@ -322,7 +322,7 @@ func TestBase_CacheHitMarksTheImageUsedAndHoldsIt(t *testing.T) {
 	hosts, err := hostPrograms()
 	require.NoError(t, err)
 	spec := Spec{SourceDir: src}
-	key, err := inputKey(spec, hosts)
+	key, err := inputKey(spec, hosts, toolsDrive())
 	require.NoError(t, err)
 	dir := filepath.Join(cache, "initramfs")
 	out := filepath.Join(dir, key[:16]+".cpio")
