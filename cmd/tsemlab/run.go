@@ -45,8 +45,11 @@ With no --kernel, Debian's linux-image-cloud-amd64 is fetched with apt on
 first use and cached (it has no TSEM: TSEM scenarios are skipped with the
 reason). The guest image is built from this source tree with u-root on first
 use and cached by a hash of its inputs, and so are the workload images
-(images/NAME.yaml) that scenarios name with image: (a few minutes each, as
-root; see images/README.md).
+(images/NAME.yaml) that scenarios name with image: (a minute or more each, as
+root; see images/README.md). Those build in the background, one at a time,
+while the kernel and guest image are readied and the scenarios that need no
+image run; a scenario waits only for its own images, and the images only
+skipped scenarios name are not built.
 
 With --snapshot=auto (the default) the guest boots once per kernel, image,
 accelerator, memory size, kernel arguments and QEMU version: it is saved
@@ -115,12 +118,20 @@ func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 	if err != nil {
 		return &exitError{code: exitInfra, err: err}
 	}
-	images, err := lab.RootFS(ctx, rootfsOptions(g, src, cache), scenarios)
+	// The workload images build in the background from here on, while the
+	// kernel and the guest image are readied and the scenarios that need
+	// no image run.
+	builds, err := lab.StartRootFS(ctx, rootfsOptions(g, src, cache), scenarios)
 	if err != nil {
 		if errors.Is(err, lab.ErrInfra) {
 			return &exitError{code: exitInfra, err: err}
 		}
 		return badInput(err)
+	}
+	defer builds.Close()
+	var images runner.Images
+	if builds != nil {
+		images = builds
 	}
 	l, err := lab.Prepare(ctx, lab.Options{KernelPath: f.kernel, Accel: f.accel, CacheDir: cache, SourceDir: src, Log: g.log})
 	if err != nil {

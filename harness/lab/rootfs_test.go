@@ -5,7 +5,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -85,4 +88,115 @@ func TestRootFS_FailuresAreClassified(t *testing.T) {
 		require.ErrorIs(t, err, ErrInfra)
 		assert.Equal(t, "workload image debian-minimal: mmdebstrap: exit status 1 (log: /cache/images/debian-minimal-x.log)", err.Error())
 	})
+}
+
+// blockingBuild builds nothing until released (or its context ends), so
+// that a test sees builds in flight.
+type blockingBuild struct {
+	mu      sync.Mutex
+	started []string
+	release chan struct{}
+}
+
+func (f *blockingBuild) build(ctx context.Context, def *rootfs.Definition) (*rootfs.Image, error) {
+	f.mu.Lock()
+	f.started = append(f.started, def.Name)
+	f.mu.Unlock()
+	select {
+	case <-f.release:
+		return &rootfs.Image{Name: def.Name, Path: "/cache/images/" + def.Name + ".erofs"}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (f *blockingBuild) startedNames() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.started)
+}
+
+// TestStartRootFS_BuildsInTheBackgroundOneAtATime: StartRootFS returns
+// before any image is built; Image waits for its own; the builds go one
+// at a time in the order the scenarios first name the images.
+func TestStartRootFS_BuildsInTheBackgroundOneAtATime(t *testing.T) {
+	f := &blockingBuild{release: make(chan struct{})}
+	scs := []*scenario.Scenario{
+		{Name: "none"},
+		{Name: "b", Phases: []scenario.Phase{{Name: "p", Image: "httpd"}}},
+		{Name: "a", Image: "debian-minimal"},
+	}
+	b, err := StartRootFS(context.Background(), RootFSOptions{Dir: imagesDir(t), Build: f.build, LookPath: noRunc}, scs)
+	require.NoError(t, err)
+	defer b.Close()
+	assert.False(t, b.Ready("httpd"))
+	assert.False(t, b.Ready("debian-minimal", "httpd"))
+	assert.True(t, b.Ready(), "no image asked for is ready")
+	require.Eventually(t, func() bool { return len(f.startedNames()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, []string{"httpd"}, f.startedNames(), "one build at a time, first named first")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err = b.Image(ctx, "httpd")
+	require.ErrorIs(t, err, context.DeadlineExceeded, "Image waits for the build")
+
+	close(f.release)
+	img, err := b.Image(context.Background(), "debian-minimal")
+	require.NoError(t, err)
+	assert.Equal(t, "/cache/images/debian-minimal.erofs", img.Path)
+	assert.True(t, b.Ready("debian-minimal", "httpd"))
+	assert.Equal(t, []string{"httpd", "debian-minimal"}, f.startedNames())
+
+	_, err = b.Image(context.Background(), "other")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `workload image "other" is not one this run builds`)
+}
+
+// TestStartRootFS_KeepCancelsBuildsNoScenarioNeeds: images only skipped
+// scenarios name are not built, whether their build is running or has
+// not started; the others go on.
+func TestStartRootFS_KeepCancelsBuildsNoScenarioNeeds(t *testing.T) {
+	f := &blockingBuild{release: make(chan struct{})}
+	scs := []*scenario.Scenario{{Name: "a", Image: "httpd"}, {Name: "b", Image: "debian-minimal"}}
+	b, err := StartRootFS(context.Background(), RootFSOptions{Dir: imagesDir(t), Build: f.build, LookPath: noRunc}, scs)
+	require.NoError(t, err)
+	defer b.Close()
+	require.Eventually(t, func() bool { return len(f.startedNames()) == 1 }, 5*time.Second, 10*time.Millisecond)
+
+	assert.Equal(t, []string{"httpd"}, b.Keep([]string{"debian-minimal"}), "the running build of httpd is cancelled")
+	_, err = b.Image(context.Background(), "httpd")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "workload image httpd: not built: no scenario left in this run needs it")
+
+	close(f.release)
+	_, err = b.Image(context.Background(), "debian-minimal")
+	require.NoError(t, err, "the needed image is still built")
+	assert.Empty(t, b.Keep(nil), "a built image is never cancelled")
+
+	g := &blockingBuild{release: make(chan struct{})}
+	b2, err := StartRootFS(context.Background(), RootFSOptions{Dir: imagesDir(t), Build: g.build, LookPath: noRunc}, scs)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(g.startedNames()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, []string{"debian-minimal"}, b2.Keep([]string{"httpd"}), "a build not started yet is dropped")
+	close(g.release)
+	_, err = b2.Image(context.Background(), "debian-minimal")
+	require.ErrorContains(t, err, "not built: no scenario left in this run needs it")
+	b2.Close()
+	assert.Equal(t, []string{"httpd"}, g.startedNames(), "the dropped build never started")
+}
+
+// TestStartRootFS_CloseStopsBuildsInFlight: a run that ends (or is
+// interrupted) stops its builds and waits for them.
+func TestStartRootFS_CloseStopsBuildsInFlight(t *testing.T) {
+	f := &blockingBuild{release: make(chan struct{})}
+	b, err := StartRootFS(context.Background(), RootFSOptions{Dir: imagesDir(t), Build: f.build, LookPath: noRunc},
+		[]*scenario.Scenario{{Name: "a", Image: "httpd"}, {Name: "b", Image: "debian-minimal"}})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(f.startedNames()) == 1 }, 5*time.Second, 10*time.Millisecond)
+	b.Close()
+	_, err = b.Image(context.Background(), "debian-minimal")
+	require.ErrorContains(t, err, "workload image debian-minimal: not built: context canceled")
+	assert.Equal(t, []string{"httpd"}, f.startedNames())
+	var nilBuilds *Builds
+	nilBuilds.Close()
 }

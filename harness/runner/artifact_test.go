@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -75,7 +76,7 @@ func TestSkipKnown_NoBootForAScenarioTheKernelCannotRun(t *testing.T) {
 	out := t.TempDir()
 	c := Config{Kernel: &kernel.Kernel{Path: "/k", SHA256: "abc"}, Facts: cache, OutDir: out, Log: discard()}
 	s := &scenario.Scenario{Name: "needs-tsem", Requires: scenario.Requires{LSM: []string{"tsem"}}, Phases: []scenario.Phase{{Name: "p", Steps: []scenario.Step{{Run: "true"}}}}}
-	res := skipKnown(c, s)
+	res := runScenario(context.Background(), c, s)
 	require.NotNil(t, res)
 	assert.Equal(t, result.Skip, res.Status)
 	assert.Contains(t, res.Reason, "known without booting")
@@ -83,5 +84,5 @@ func TestSkipKnown_NoBootForAScenarioTheKernelCannotRun(t *testing.T) {
 	assert.FileExists(t, filepath.Join(out, "needs-tsem", "result.json"))
 
 	s.Requires = scenario.Requires{LSM: []string{"capability"}}
-	assert.Nil(t, skipKnown(c, s), "met requirements boot")
+	assert.Empty(t, knownSkip(c, s), "met requirements boot")
 }

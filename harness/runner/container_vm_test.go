@@ -61,7 +61,7 @@ func requireImageHost(t testing.TB, container bool) {
 
 // workloadImages builds (or finds cached) the images the scenarios name,
 // once per test binary; nil when they name none.
-func workloadImages(t testing.TB, scenarios []*scenario.Scenario) map[string]*rootfs.Image {
+func workloadImages(t testing.TB, scenarios []*scenario.Scenario) rootfs.Images {
 	t.Helper()
 	named, container := false, false
 	for _, s := range scenarios {

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 	"slices"
 
@@ -14,7 +15,7 @@ import (
 // drives to boot with, in the order the phases first name them;
 // the guest device of each in the plan; and which build (suite, Debian
 // version, hash) in the result.
-func (r *scenarioRun) drives(plan *protocol.Plan) ([]boot.Drive, error) {
+func (r *scenarioRun) drives(ctx context.Context, plan *protocol.Plan) ([]boot.Drive, error) {
 	var names []string
 	for _, ph := range plan.Phases {
 		if ph.Image != "" && !slices.Contains(names, ph.Image) {
@@ -23,9 +24,12 @@ func (r *scenarioRun) drives(plan *protocol.Plan) ([]boot.Drive, error) {
 	}
 	var drives []boot.Drive
 	for _, name := range names {
-		img := r.c.RootFS[name]
-		if img == nil {
-			return nil, fmt.Errorf("workload image %q was not built before the run (lab.RootFS)", name)
+		if r.c.RootFS == nil {
+			return nil, fmt.Errorf("workload image %q: this run has no workload images", name)
+		}
+		img, err := r.c.RootFS.Image(ctx, name)
+		if err != nil {
+			return nil, err
 		}
 		drives = append(drives, boot.Drive{Image: img.Name, Path: img.Path, FSType: img.Format})
 		r.res.Env.RootFS = append(r.res.Env.RootFS, result.RootFS{

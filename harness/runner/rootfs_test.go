@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -23,12 +24,12 @@ func builtImage(name string) *rootfs.Image {
 
 func TestDrives_AttachThePhasesImagesAndRecordTheirSuites(t *testing.T) {
 	r := &scenarioRun{
-		c:   Config{RootFS: map[string]*rootfs.Image{"httpd": builtImage("httpd"), "debian-minimal": builtImage("debian-minimal")}},
+		c:   Config{RootFS: rootfs.Images{"httpd": builtImage("httpd"), "debian-minimal": builtImage("debian-minimal")}},
 		s:   &scenario.Scenario{Name: "s", Image: "debian-minimal"},
 		res: &result.Scenario{},
 	}
 	plan := protocol.Plan{Image: "debian-minimal", Phases: []protocol.Phase{{Name: "a", Image: "debian-minimal"}, {Name: "b", Image: "httpd"}, {Name: "c", Image: "debian-minimal"}}}
-	drives, err := r.drives(&plan)
+	drives, err := r.drives(context.Background(), &plan)
 	require.NoError(t, err)
 	assert.Equal(t, []boot.Drive{
 		{Image: "debian-minimal", Path: "/cache/images/debian-minimal-0123.erofs", FSType: "erofs"},
@@ -45,7 +46,7 @@ func TestDrives_AttachThePhasesImagesAndRecordTheirSuites(t *testing.T) {
 func TestDrives_NoImageNoDrive(t *testing.T) {
 	r := &scenarioRun{s: &scenario.Scenario{Name: "s"}, res: &result.Scenario{}}
 	plan := protocol.Plan{Phases: []protocol.Phase{{Name: "p"}}}
-	drives, err := r.drives(&plan)
+	drives, err := r.drives(context.Background(), &plan)
 	require.NoError(t, err)
 	assert.Nil(t, drives)
 	assert.Nil(t, plan.Drives)
@@ -54,7 +55,12 @@ func TestDrives_NoImageNoDrive(t *testing.T) {
 
 func TestDrives_AnImageNotBuiltIsAnError(t *testing.T) {
 	r := &scenarioRun{s: &scenario.Scenario{Name: "s", Image: "httpd"}, res: &result.Scenario{}}
-	_, err := r.drives(&protocol.Plan{Phases: []protocol.Phase{{Name: "p", Image: "httpd"}}})
+	_, err := r.drives(context.Background(), &protocol.Plan{Phases: []protocol.Phase{{Name: "p", Image: "httpd"}}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `workload image "httpd": this run has no workload images`)
+
+	r.c.RootFS = rootfs.Images{"debian-minimal": builtImage("debian-minimal")}
+	_, err = r.drives(context.Background(), &protocol.Plan{Phases: []protocol.Phase{{Name: "p", Image: "httpd"}}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `workload image "httpd" was not built before the run`)
 }
@@ -79,8 +85,8 @@ func TestDrives_ToolsDriveOnlyWhenThePlanRunsItsPrograms(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := &scenarioRun{c: Config{Image: img, RootFS: map[string]*rootfs.Image{"httpd": builtImage("httpd")}}, s: &scenario.Scenario{Name: "s"}, res: &result.Scenario{}}
-			drives, err := r.drives(&tt.plan)
+			r := &scenarioRun{c: Config{Image: img, RootFS: rootfs.Images{"httpd": builtImage("httpd")}}, s: &scenario.Scenario{Name: "s"}, res: &result.Scenario{}}
+			drives, err := r.drives(context.Background(), &tt.plan)
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, drives)
 			assert.Equal(t, boot.GuestDrives(tt.want), tt.plan.Drives)
@@ -88,7 +94,7 @@ func TestDrives_ToolsDriveOnlyWhenThePlanRunsItsPrograms(t *testing.T) {
 	}
 	// An image built without mkfs.erofs keeps the programs: no drive.
 	r := &scenarioRun{c: Config{Image: &image.Image{Path: "/k.cpio"}}, s: &scenario.Scenario{Name: "s"}, res: &result.Scenario{}}
-	drives, err := r.drives(&protocol.Plan{Mode: protocol.ModeContainer})
+	drives, err := r.drives(context.Background(), &protocol.Plan{Mode: protocol.ModeContainer})
 	require.NoError(t, err)
 	assert.Nil(t, drives)
 }

@@ -72,9 +72,24 @@ type Config struct {
 	// spares holds the guests restored ahead of their scenarios (set by
 	// Run when there are snapshots).
 	spares *spares
-	// RootFS are the workload images the scenarios name, by name, built
-	// before the run (lab.RootFS).
-	RootFS map[string]*rootfs.Image
+	// RootFS gives the workload images the scenarios name: built before
+	// the run (rootfs.Images) or in the background while it goes on
+	// (lab.Builds). A scenario that needs one waits for it before it
+	// starts; the scenarios whose images are ready go first.
+	RootFS Images
+}
+
+// Images are a run's workload images by name.
+type Images interface {
+	// Image returns the named image, waiting while it is built.
+	Image(ctx context.Context, name string) (*rootfs.Image, error)
+	// Ready says whether Image returns at once for every one of names.
+	Ready(names ...string) bool
+}
+
+// keeper is an Images whose unneeded builds can be cancelled (lab.Builds).
+type keeper interface {
+	Keep(names []string) []string
 }
 
 // TimeoutScale is how much slower than KVM a guest is assumed to run.
@@ -104,28 +119,25 @@ func Run(ctx context.Context, c Config, scenarios []*scenario.Scenario) *result.
 		c.spares = newSpares(ctx, c.Jobs, len(scenarios), c.Log)
 		defer c.spares.close()
 	}
+	keepNeededImages(c, scenarios)
 	// A pool of c.Jobs workers takes the scenarios, longest first (see
-	// startOrder); results stay in file order.
-	next := make(chan int)
+	// startOrder), those whose workload images are ready before those
+	// still waiting for theirs; results stay in file order.
+	q := &queue{c: c, scenarios: scenarios, order: startOrder(c, scenarios)}
 	var wg sync.WaitGroup
 	for w := 0; w < max(c.Jobs, 1); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range next {
+			for {
+				i, ok := q.take(ctx)
+				if !ok {
+					return
+				}
 				record(i, runScenario(ctx, c, scenarios[i]))
 			}
 		}()
 	}
-feed:
-	for _, i := range startOrder(c, scenarios) {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
 	wg.Wait()
 	for i, s := range scenarios {
 		if run.Scenarios[i] == nil {
@@ -205,11 +217,16 @@ type scenarioRun struct {
 }
 
 func runScenario(ctx context.Context, c Config, s *scenario.Scenario) *result.Scenario {
+	why := knownSkip(c, s)
+	if why == "" {
+		waitImages(ctx, c, s)
+	}
 	c.spares.started()
 	if c.Observer != nil {
 		c.Observer.ScenarioStarted(s.Name)
 	}
-	if res := skipKnown(c, s); res != nil {
+	if why != "" {
+		res := skipped(c, s, why)
 		if c.Observer != nil {
 			c.Observer.ScenarioFinished(res)
 		}
@@ -234,13 +251,14 @@ func runScenario(ctx context.Context, c Config, s *scenario.Scenario) *result.Sc
 	return r.res
 }
 
-// skipKnown returns the skipped result of a scenario the kernel is already
-// known not to be able to run (see package facts), or nil. Nothing boots.
-func skipKnown(c Config, s *scenario.Scenario) *result.Scenario {
-	why := c.Facts.Skip(c.Kernel.SHA256, kernelArgs(c, s), protocol.Requires{LSM: s.Requires.LSM, Features: s.Requires.Features})
-	if why == "" {
-		return nil
-	}
+// knownSkip is why the kernel is already known not to be able to run the
+// scenario (see package facts), or "".
+func knownSkip(c Config, s *scenario.Scenario) string {
+	return c.Facts.Skip(c.Kernel.SHA256, kernelArgs(c, s), protocol.Requires{LSM: s.Requires.LSM, Features: s.Requires.Features})
+}
+
+// skipped is the result of a scenario skipped for why without a boot.
+func skipped(c Config, s *scenario.Scenario, why string) *result.Scenario {
 	res := &result.Scenario{Name: s.Name, File: s.File, Description: s.Description, Status: result.Skip, Reason: why + tsemHint(s, nil),
 		Env: result.Environment{KernelPath: c.Kernel.Path, KernelSHA256: c.Kernel.SHA256, KernelRelease: c.Kernel.Release}}
 	judge.Finish(res, s)
@@ -353,7 +371,7 @@ func (r *scenarioRun) prepare(ctx context.Context, undo *teardown) (*boot.Guest,
 		return nil, err
 	}
 	plan := r.s.Plan(opts)
-	drives, err := r.drives(&plan)
+	drives, err := r.drives(ctx, &plan)
 	if err != nil {
 		return nil, err
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/tsemlab/tsemlab/harness/filelock"
@@ -100,4 +102,79 @@ func saveTimings(ctx context.Context, path string, scenarios []*scenario.Scenari
 		return fmt.Errorf("timings: %w", err)
 	}
 	return os.Rename(tmp, path)
+}
+
+// queue hands the scenarios to the workers in order, except that a
+// scenario whose workload images are still being built (Config.RootFS)
+// gives way to the first one that can start now: while the images of a
+// fresh machine are built, the scenarios that need none run.
+type queue struct {
+	c         Config
+	scenarios []*scenario.Scenario
+	mu        sync.Mutex
+	order     []int
+}
+
+// take removes and returns the next scenario to start; false when none
+// is left or the run is interrupted.
+func (q *queue) take(ctx context.Context) (int, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if ctx.Err() != nil || len(q.order) == 0 {
+		return 0, false
+	}
+	pick := 0
+	for k, i := range q.order {
+		if q.canStart(q.scenarios[i]) {
+			pick = k
+			break
+		}
+	}
+	i := q.order[pick]
+	q.order = slices.Delete(q.order, pick, pick+1)
+	return i, true
+}
+
+// canStart says whether s would start without waiting for an image: it
+// needs none, they are built, or it is skipped without a boot.
+func (q *queue) canStart(s *scenario.Scenario) bool {
+	names := s.Images()
+	return len(names) == 0 || q.c.RootFS == nil || q.c.RootFS.Ready(names...) || knownSkip(q.c, s) != ""
+}
+
+// waitImages waits until the workload images s needs are built (or have
+// failed: the scenario's boot then reports why), so that its duration is
+// its own.
+func waitImages(ctx context.Context, c Config, s *scenario.Scenario) {
+	names := s.Images()
+	if len(names) == 0 || c.RootFS == nil || c.RootFS.Ready(names...) {
+		return
+	}
+	start := time.Now()
+	c.Log.Info("waiting for workload images", "scenario", s.Name, "images", names)
+	for _, name := range names {
+		if _, err := c.RootFS.Image(ctx, name); err != nil {
+			break
+		}
+	}
+	c.Log.Info("workload images ready", "scenario", s.Name, "waited", time.Since(start).Round(100*time.Millisecond))
+}
+
+// keepNeededImages cancels the builds of workload images that only
+// scenarios known to be skipped on this kernel name (a TSEM scenario's
+// image on a kernel without TSEM).
+func keepNeededImages(c Config, scenarios []*scenario.Scenario) {
+	k, ok := c.RootFS.(keeper)
+	if !ok {
+		return
+	}
+	var need []string
+	for _, s := range scenarios {
+		if knownSkip(c, s) == "" {
+			need = append(need, s.Images()...)
+		}
+	}
+	if dropped := k.Keep(need); len(dropped) > 0 {
+		c.Log.Info("workload images not built: the scenarios that need them are skipped on this kernel", "images", dropped)
+	}
 }

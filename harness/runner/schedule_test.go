@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,8 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tsemlab/tsemlab/harness/facts"
+	"github.com/tsemlab/tsemlab/harness/image"
 	"github.com/tsemlab/tsemlab/harness/kernel"
 	"github.com/tsemlab/tsemlab/harness/result"
+	"github.com/tsemlab/tsemlab/harness/rootfs"
 	"github.com/tsemlab/tsemlab/harness/scenario"
 	"github.com/tsemlab/tsemlab/protocol"
 )
@@ -87,4 +90,101 @@ func TestRun_ParallelReportsInFileOrderAndRemembersTimings(t *testing.T) {
 	require.NoError(t, json.Unmarshal(data, &timings))
 	assert.Len(t, timings, 3)
 	assert.Less(t, timings["/s/three.yaml#three"], 9.0, "replaced by this run's")
+}
+
+// fakeImages is a run's workload images: ready ones, failed ones, and the
+// Keep calls a run makes.
+type fakeImages struct {
+	ready  map[string]bool
+	failed map[string]error
+	kept   [][]string
+}
+
+func (f *fakeImages) Image(ctx context.Context, name string) (*rootfs.Image, error) {
+	if err := f.failed[name]; err != nil {
+		return nil, err
+	}
+	if !f.ready[name] {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return &rootfs.Image{Name: name, Path: "/cache/" + name + ".erofs", Format: "erofs"}, nil
+}
+
+func (f *fakeImages) Ready(names ...string) bool {
+	for _, n := range names {
+		if !f.ready[n] && f.failed[n] == nil {
+			return false
+		}
+	}
+	return true
+}
+
+func (f *fakeImages) Keep(names []string) []string {
+	f.kept = append(f.kept, names)
+	return nil
+}
+
+// knowsNoTSEM is a facts cache that knows kernel "k" has no TSEM.
+func knowsNoTSEM(t *testing.T) facts.Cache {
+	cache := facts.Cache{Dir: t.TempDir()}
+	require.NoError(t, cache.Put("k", nil, protocol.Hello{ProtocolVersion: protocol.Version, KernelRelease: "6.1", LSMs: []string{"capability"}}, time.Now()))
+	return cache
+}
+
+// TestQueue_ScenariosThatCanStartGoFirst: while an image is being built,
+// the scenarios that need none, need a built one or are skipped without a
+// boot start first; the waiting ones keep their order and start when
+// nothing else can.
+func TestQueue_ScenariosThatCanStartGoFirst(t *testing.T) {
+	all := []*scenario.Scenario{
+		{Name: "needs-httpd", Image: "httpd"},
+		{Name: "plain"},
+		{Name: "needs-minimal", Phases: []scenario.Phase{{Name: "p", Image: "debian-minimal"}}},
+		{Name: "skipped", Image: "httpd", Requires: scenario.Requires{LSM: []string{"tsem"}}},
+		{Name: "also-httpd", Image: "httpd"},
+	}
+	c := Config{Kernel: &kernel.Kernel{SHA256: "k"}, Facts: knowsNoTSEM(t), RootFS: &fakeImages{ready: map[string]bool{"debian-minimal": true}}}
+	q := &queue{c: c, scenarios: all, order: []int{0, 1, 2, 3, 4}}
+	var got []string
+	for {
+		i, ok := q.take(context.Background())
+		if !ok {
+			break
+		}
+		got = append(got, all[i].Name)
+	}
+	assert.Equal(t, []string{"plain", "needs-minimal", "skipped", "needs-httpd", "also-httpd"}, got)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	q = &queue{c: c, scenarios: all, order: []int{0, 1}}
+	_, ok := q.take(ctx)
+	assert.False(t, ok, "nothing starts after an interruption")
+}
+
+// TestRun_ImagesOfSkippedScenariosAreNotBuiltAndAFailedImageIsTheScenariosError:
+// the run keeps only the builds its runnable scenarios need, a scenario
+// skipped on this kernel waits for no image, and a scenario whose image
+// failed to build ends in error, naming it, without booting.
+func TestRun_ImagesOfSkippedScenariosAreNotBuiltAndAFailedImageIsTheScenariosError(t *testing.T) {
+	imgs := &fakeImages{failed: map[string]error{"debian-minimal": errors.New("workload image debian-minimal: mmdebstrap: exit status 1 (full log: /c/x.log)")}}
+	steps := []scenario.Phase{{Name: "p", Steps: []scenario.Step{{Run: "true"}}}}
+	all := []*scenario.Scenario{
+		{Name: "tsem-httpd", File: "/s/a.yaml", Image: "httpd", Requires: scenario.Requires{LSM: []string{"tsem"}}, Phases: steps},
+		{Name: "minimal", File: "/s/b.yaml", Image: "debian-minimal", Phases: steps},
+	}
+	c := Config{
+		Kernel: &kernel.Kernel{Path: "/k", SHA256: "k"}, Image: &image.Image{Path: "/i.cpio"}, QEMU: "/nonexistent/qemu",
+		Facts: knowsNoTSEM(t), RootFS: imgs, OutDir: t.TempDir(), Log: discard(),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	run := Run(ctx, c, all)
+	assert.Equal(t, [][]string{{"debian-minimal"}}, imgs.kept, "httpd is only named by a scenario skipped on this kernel")
+	require.Len(t, run.Scenarios, 2)
+	assert.Equal(t, result.Skip, run.Scenarios[0].Status, "skipped without waiting for httpd, which is never ready")
+	assert.Equal(t, result.Error, run.Scenarios[1].Status)
+	assert.Contains(t, run.Scenarios[1].Reason, "workload image debian-minimal: mmdebstrap: exit status 1 (full log: /c/x.log)")
+	assert.NoFileExists(t, filepath.Join(c.OutDir, "minimal", "console.log"), "nothing booted")
 }

@@ -238,3 +238,23 @@ func envList(base, over map[string]string) []string {
 	}
 	return out
 }
+
+// Images are the workload images the scenario names, its own first, then
+// its phases', each once.
+func (s *Scenario) Images() []string {
+	var names []string
+	for _, name := range append([]string{s.Image}, phaseImageNames(s.Phases)...) {
+		if name != "" && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+func phaseImageNames(phases []Phase) []string {
+	out := make([]string, 0, len(phases))
+	for _, ph := range phases {
+		out = append(out, ph.Image)
+	}
+	return out
+}
