@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/tsemlab/tsemlab/harness/rootfs"
@@ -115,7 +116,7 @@ func StartRootFS(ctx context.Context, o RootFSOptions, scenarios []*scenario.Sce
 			case ib.ctx.Err() != nil && ib.img == nil:
 				ib.err = fmt.Errorf("workload image %s: not built: %w", name, context.Cause(ib.ctx))
 			case ib.err != nil:
-				ib.err = fmt.Errorf("workload image %s: %w", name, ib.err)
+				ib.err = workloadImageError(name, ib.err)
 				log.Error("workload image not built", "image", name, "err", ib.err)
 			default:
 				log.Info("workload image", "image", ib.img.Name, "suite", ib.img.Release.Suite, "debian", ib.img.DebianVersion, "cached", ib.img.Cached, "path", ib.img.Path)
@@ -125,6 +126,15 @@ func StartRootFS(ctx context.Context, o RootFSOptions, scenarios []*scenario.Sce
 		}
 	}()
 	return b, nil
+}
+
+// workloadImageError names the image a build error is about, once: the
+// builder's own errors mostly start with "image NAME: " already.
+func workloadImageError(name string, err error) error {
+	if strings.HasPrefix(err.Error(), "image "+name+": ") {
+		return fmt.Errorf("workload %w", err)
+	}
+	return fmt.Errorf("workload image %s: %w", name, err)
 }
 
 // errNotNeeded cancels the build of an image no scenario of the run needs

@@ -200,3 +200,9 @@ func TestStartRootFS_CloseStopsBuildsInFlight(t *testing.T) {
 	var nilBuilds *Builds
 	nilBuilds.Close()
 }
+
+func TestWorkloadImageError_NamesTheImageOnce(t *testing.T) {
+	assert.EqualError(t, workloadImageError("httpd", errors.New("image httpd: building images needs root")), "workload image httpd: building images needs root")
+	assert.EqualError(t, workloadImageError("httpd", errors.New("lock: context canceled")), "workload image httpd: lock: context canceled")
+	assert.EqualError(t, workloadImageError("httpd", errors.New("image httpd-2: x")), "workload image httpd: image httpd-2: x")
+}
