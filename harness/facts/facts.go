@@ -37,9 +37,34 @@ type Entry struct {
 // guest learned before it could detect a feature do not say the kernel
 // lacks it.
 func (c Cache) Path(kernelSHA string, args []string) string {
-	key := kernelSHA + "\x00" + strings.Join(args, "\x00") + "\x00features:" + strings.Join(protocol.KnownFeatures, ",")
+	key := kernelSHA + "\x00" + strings.Join(factArgs(args), "\x00") + "\x00features:" + strings.Join(protocol.KnownFeatures, ",")
 	h := sha256.Sum256([]byte(key))
 	return filepath.Join(c.Dir, hex.EncodeToString(h[:8])+".json")
+}
+
+// neutralArgs are kernel arguments that change nothing the guest reports
+// (release, LSMs, features, TSEM): facts learned with or without them
+// are the same, so a scenario that boots with norandmaps is skipped from
+// the facts of a boot without it. Anything else (lsm=, security=, a TSEM
+// mode, ...) keys facts of its own.
+var neutralArgs = []string{"norandmaps", "nokaslr", "quiet", "loglevel=", "printk.time=", "panic="}
+
+// factArgs are args without the neutral ones.
+func factArgs(args []string) []string {
+	var out []string
+	for _, a := range args {
+		neutral := false
+		for _, n := range neutralArgs {
+			if a == n || (strings.HasSuffix(n, "=") && strings.HasPrefix(a, n)) {
+				neutral = true
+				break
+			}
+		}
+		if !neutral {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Get returns the remembered facts, or ok false when there are none (or

@@ -27,6 +27,24 @@ func TestCache_SkipsWhatTheKernelIsKnownToLack(t *testing.T) {
 	assert.Empty(t, c.Skip("k1", []string{"lsm=tsem"}, protocol.Requires{LSM: []string{"tsem"}}), "another command line can change the LSMs")
 }
 
+// TestCache_NeutralArgsShareTheFacts: buster-ls-top boots with
+// norandmaps, which changes nothing the guest reports, so the facts of a
+// boot without it skip it (and the other way round); lsm= does not.
+func TestCache_NeutralArgsShareTheFacts(t *testing.T) {
+	c := Cache{Dir: t.TempDir()}
+	require.NoError(t, c.Put("k1", nil, stock, time.Now()))
+	tsem := protocol.Requires{LSM: []string{"tsem"}}
+	assert.NotEmpty(t, c.Skip("k1", []string{"norandmaps"}, tsem))
+	assert.NotEmpty(t, c.Skip("k1", []string{"loglevel=7", "nokaslr"}, tsem))
+	assert.Empty(t, c.Skip("k1", []string{"norandmaps", "lsm=tsem"}, tsem), "lsm= keys facts of its own")
+	assert.Empty(t, c.Skip("k1", []string{"loglevel"}, tsem), "only loglevel=N is neutral")
+
+	d := Cache{Dir: t.TempDir()}
+	require.NoError(t, d.Put("k1", []string{"norandmaps"}, stock, time.Now()))
+	assert.NotEmpty(t, d.Skip("k1", nil, tsem))
+	assert.Equal(t, d.Path("k1", []string{"norandmaps", "lsm=x"}), d.Path("k1", []string{"lsm=x"}))
+}
+
 func TestCache_UnknownAnswerIsNeverASkip(t *testing.T) {
 	c := Cache{Dir: t.TempDir()}
 	h := stock
