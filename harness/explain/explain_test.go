@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tsemlab/tsemlab/event"
 	"github.com/tsemlab/tsemlab/internal/testutil"
 	"github.com/tsemlab/tsemlab/protocol"
 )
@@ -247,4 +248,35 @@ func TestScenario_APhaseThatNeverFinishedIsNamed(t *testing.T) {
 
 	assert.Empty(t, r.Phases)
 	assert.Contains(t, b.String(), "phase enforce left no forensics: it did not finish")
+}
+
+// TestWrite_NamesTSEMIdentityQuirks: real records of the httpd scenario on
+// the reconstructed TSEM kernel (testdata/README.md): runc's file_open of
+// its config.json learned from its main thread and refused when made from
+// another thread (only p_task_id differs, and it is the task's own
+// task_id), and an apache2 task forked by an untrusted parent while
+// sealing, with an all-zero identity. Both are named for what they are.
+func TestWrite_NamesTSEMIdentityQuirks(t *testing.T) {
+	r, err := Scenario("testdata/identity", Options{})
+	require.NoError(t, err)
+	var b strings.Builder
+	require.NoError(t, Write(&b, []*Report{r}))
+	out := b.String()
+	testutil.Golden(t, filepath.Join("testdata", "identity.explain.golden"), []byte(out))
+	assert.Contains(t, out, "the forensic event's p_task_id is its own task_id: that event came from\n    a thread the process started")
+	assert.Contains(t, out, "the forensic event's task has no TSEM identity (task_id and p_task_id all zero)")
+	assert.Equal(t, 1, strings.Count(out, "a kernel\n    nondeterminism"), "only the thread event gets the thread hint")
+}
+
+func TestIdentityHint_OnlyForItsSignatures(t *testing.T) {
+	ev := func(tid, ptid string) *event.Event {
+		return &event.Event{Header: map[string]string{"task_id": tid, "p_task_id": ptid}}
+	}
+	ptid := []event.FieldDiff{{Path: "event.p_task_id", A: "p", B: "t", InA: true, InB: true}}
+	assert.Contains(t, identityHint(ptid, ev("t", "p"), ev("t", "t")), "the forensic event's p_task_id is its own task_id")
+	assert.Contains(t, identityHint(ptid, ev("t", "t"), ev("t", "p")), "the learned event's p_task_id is its own task_id")
+	assert.Empty(t, identityHint(ptid, ev("t", "p"), ev("t", "q")), "two parents, neither a thread's")
+	assert.Empty(t, identityHint(append(ptid, event.FieldDiff{Path: "file_open.file.path.pathname"}), ev("t", "p"), ev("t", "t")), "more than the parent id differs")
+	assert.Contains(t, identityHint(nil, ev("t", "p"), ev("0000", "00")), "no TSEM identity")
+	assert.Empty(t, identityHint(nil, ev("t", "p"), ev("", "")), "a record without ids is not a zero identity")
 }

@@ -110,6 +110,9 @@ func (x Explained) text(b *strings.Builder, n int, ph Phase) {
 	if hint := ownerHint(counted); hint != "" {
 		fmt.Fprintf(b, "    %s\n", hint)
 	}
+	if hint := identityHint(counted, m.Event, f); hint != "" {
+		fmt.Fprintf(b, "    %s\n", hint)
+	}
 	var ignored []string
 	for _, d := range m.Diffs {
 		if d.Ignored != "" {
@@ -148,6 +151,43 @@ func ownerHint(diffs []event.FieldDiff) string {
 		}
 	}
 	return ""
+}
+
+// identityHint names the two TSEM behaviours seen to change a task's
+// identity between runs of the same workload (TSEM.md §0 has the
+// records): a thread's parent id, and the zero identity of a task forked
+// by an untrusted one while the namespace only records.
+func identityHint(diffs []event.FieldDiff, learned, forensic *event.Event) string {
+	if zero(forensic.Header["task_id"]) && zero(forensic.Header["p_task_id"]) {
+		return "the forensic event's task has no TSEM identity (task_id and p_task_id all zero): TSEM\n" +
+			"    skips task_alloc when the forking task is untrusted, so a child forked after its parent\n" +
+			"    left the model in a namespace that records without enforcing starts trusted with a zero\n" +
+			"    identity, and every event of it is new to any model"
+	}
+	if len(diffs) != 1 || diffs[0].Path != "event.p_task_id" {
+		return ""
+	}
+	id := learned.Header["task_id"]
+	var which string
+	switch id {
+	case learned.Header["p_task_id"]:
+		which = "learned"
+	case forensic.Header["p_task_id"]:
+		which = "forensic"
+	default:
+		return ""
+	}
+	return "same task_id, and the " + which + " event's p_task_id is its own task_id: that event came from\n" +
+		"    a thread the process started, the other from its main thread. TSEM gives a new thread\n" +
+		"    its creator's task_id as parent id (task_alloc treats CLONE_THREAD like fork), so the\n" +
+		"    events of a multi-threaded program (Go: runc, u-root's commands) carry one of two\n" +
+		"    identities depending on the thread its runtime made the call on: a kernel\n" +
+		"    nondeterminism, not a change in the workload"
+}
+
+// zero says whether a hex digest is all zeros.
+func zero(hex string) bool {
+	return hex != "" && strings.Trim(hex, "0") == ""
 }
 
 // hooksOf lists the hooks the phase's model has events of.
