@@ -153,36 +153,70 @@ func ownerHint(diffs []event.FieldDiff) string {
 	return ""
 }
 
-// identityHint names the two TSEM behaviours seen to change a task's
-// identity between runs of the same workload (TSEM.md §0 has the
-// records): a thread's parent id, and the zero identity of a task forked
-// by an untrusted one while the namespace only records.
-func identityHint(diffs []event.FieldDiff, learned, forensic *event.Event) string {
+// Quirk is a TSEM identity behaviour seen to change a task's identity
+// between runs of the same workload (README: TSEM kernels).
+type Quirk string
+
+const (
+	// QuirkThread: the events differ only in p_task_id, and one of them
+	// has p_task_id equal to its task_id: one came from a thread.
+	QuirkThread Quirk = "thread"
+	// QuirkZero: the forensic event's task has an all-zero identity.
+	QuirkZero Quirk = "zero"
+)
+
+// identityQuirk says which quirk, if any, the forensic event shows against
+// its nearest learned one; which is the event ("learned" or "forensic")
+// whose p_task_id is its own task_id.
+func identityQuirk(diffs []event.FieldDiff, learned, forensic *event.Event) (q Quirk, which string) {
 	if zero(forensic.Header["task_id"]) && zero(forensic.Header["p_task_id"]) {
+		return QuirkZero, ""
+	}
+	if len(diffs) != 1 || diffs[0].Path != "event.p_task_id" {
+		return "", ""
+	}
+	switch learned.Header["task_id"] {
+	case learned.Header["p_task_id"]:
+		return QuirkThread, "learned"
+	case forensic.Header["p_task_id"]:
+		return QuirkThread, "forensic"
+	}
+	return "", ""
+}
+
+// Quirks counts the forensic events of the report that show each quirk.
+func Quirks(r *Report) map[Quirk]int {
+	out := map[Quirk]int{}
+	for _, ph := range r.Phases {
+		for _, x := range ph.Events {
+			if !x.Found {
+				continue
+			}
+			if q, _ := identityQuirk(event.Counted(x.Match.Diffs), x.Match.Event, x.Forensic.Event); q != "" {
+				out[q]++
+			}
+		}
+	}
+	return out
+}
+
+// identityHint explains the quirk the forensic event shows, if any.
+func identityHint(diffs []event.FieldDiff, learned, forensic *event.Event) string {
+	switch q, which := identityQuirk(diffs, learned, forensic); q {
+	case QuirkZero:
 		return "the forensic event's task has no TSEM identity (task_id and p_task_id all zero): TSEM\n" +
 			"    skips task_alloc when the forking task is untrusted, so a child forked after its parent\n" +
 			"    left the model in a namespace that records without enforcing starts trusted with a zero\n" +
 			"    identity, and every event of it is new to any model"
+	case QuirkThread:
+		return "same task_id, and the " + which + " event's p_task_id is its own task_id: that event came from\n" +
+			"    a thread the process started, the other from its main thread. TSEM gives a new thread\n" +
+			"    its creator's task_id as parent id (task_alloc treats CLONE_THREAD like fork), so the\n" +
+			"    events of a multi-threaded program (Go: runc, u-root's commands) carry one of two\n" +
+			"    identities depending on the thread its runtime made the call on: a kernel\n" +
+			"    nondeterminism, not a change in the workload"
 	}
-	if len(diffs) != 1 || diffs[0].Path != "event.p_task_id" {
-		return ""
-	}
-	id := learned.Header["task_id"]
-	var which string
-	switch id {
-	case learned.Header["p_task_id"]:
-		which = "learned"
-	case forensic.Header["p_task_id"]:
-		which = "forensic"
-	default:
-		return ""
-	}
-	return "same task_id, and the " + which + " event's p_task_id is its own task_id: that event came from\n" +
-		"    a thread the process started, the other from its main thread. TSEM gives a new thread\n" +
-		"    its creator's task_id as parent id (task_alloc treats CLONE_THREAD like fork), so the\n" +
-		"    events of a multi-threaded program (Go: runc, u-root's commands) carry one of two\n" +
-		"    identities depending on the thread its runtime made the call on: a kernel\n" +
-		"    nondeterminism, not a change in the workload"
+	return ""
 }
 
 // zero says whether a hex digest is all zeros.

@@ -315,6 +315,11 @@ func attempt(ctx context.Context, c Config, s *scenario.Scenario) *scenarioRun {
 	r.execute(ctx)
 	r.res.Duration = result.Duration(time.Since(start))
 	judge.Finish(r.res, r.s)
+	if r.res.Status == result.Fail {
+		if note := identityNote(r.dir); note != "" {
+			r.res.Reason += "; " + note
+		}
+	}
 	r.untrusted()
 	return r
 }

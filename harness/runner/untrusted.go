@@ -2,8 +2,11 @@ package runner
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"regexp"
+
+	"github.com/tsemlab/tsemlab/harness/explain"
 )
 
 // untrustedLine is TSEM's kernel log line for an event of an untrusted task:
@@ -29,4 +32,24 @@ func UntrustedEvents(console io.Reader) map[string]map[string]int {
 		ns[m[3]+" "+m[1]]++
 	}
 	return out
+}
+
+// identityNote is what a failed scenario's reason adds when some of its
+// forensic events differ from a learned event only by a thread's parent
+// id (explain.QuirkThread): a TSEM nondeterminism, so the failure may not
+// repeat. "" when there are none (or the records cannot be read).
+func identityNote(dir string) string {
+	rep, err := explain.Scenario(dir, explain.Options{})
+	if err != nil {
+		return ""
+	}
+	n := explain.Quirks(rep)[explain.QuirkThread]
+	if n == 0 {
+		return ""
+	}
+	what := "1 forensic event differs"
+	if n > 1 {
+		what = fmt.Sprintf("%d forensic events differ", n)
+	}
+	return what + " from a learned one only by a thread's parent id, a TSEM nondeterminism of multi-threaded programs that can change from run to run (tsemlab explain " + dir + ")"
 }

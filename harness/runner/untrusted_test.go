@@ -2,6 +2,7 @@ package runner
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -36,4 +37,23 @@ func TestUntrustedEvents_CountsPerNamespaceAndProcess(t *testing.T) {
 		"2": {"bash inode_getattr": 1, "bash task_alloc": 2},
 		"3": {"cat file_open": 1},
 	}, got)
+}
+
+// TestIdentityNote_NamesAThreadsParentId: the records of the explain
+// package's identity case (real httpd records: runc's open learned from
+// its main thread, refused from another) make a failed scenario's reason
+// say the failure may not repeat; records without that quirk add nothing.
+func TestIdentityNote_NamesAThreadsParentId(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"learn.trajectory", "enforce.forensics", "seal.forensics"} {
+		data, err := os.ReadFile(filepath.Join("..", "explain", "testdata", "identity", f))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f), data, 0o644))
+	}
+	note := identityNote(dir)
+	assert.Equal(t, "1 forensic event differs from a learned one only by a thread's parent id, a TSEM nondeterminism of multi-threaded programs that can change from run to run (tsemlab explain "+dir+")", note)
+
+	require.NoError(t, os.Remove(filepath.Join(dir, "enforce.forensics")))
+	assert.Empty(t, identityNote(dir), "the zero identity alone is not this note's")
+	assert.Empty(t, identityNote(t.TempDir()), "no records")
 }
