@@ -302,7 +302,7 @@ func (ns *namespace) close() {
 }
 
 func artifact(phase, name string, kind protocol.ArtifactKind, content string) protocol.Message {
-	return protocol.Message{Kind: protocol.KindArtifact, Artifact: &protocol.Artifact{Phase: phase, Name: name, Kind: kind, Content: content}}
+	return protocol.Message{Kind: protocol.KindArtifact, Artifact: protocol.NewArtifact(phase, name, kind, content)}
 }
 
 // summarize makes a forensic record readable for a step's evidence.

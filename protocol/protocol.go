@@ -20,7 +20,8 @@ import (
 //
 // Version 2: the guest reports facts only (StepEnd has no outcome; the host
 // judges), with the kernel log lines of each step.
-const Version = 2
+// Version 3: an artifact's content may come gzipped (Artifact.Gzip).
+const Version = 3
 
 // PlanPath is where the plan lives inside the guest.
 const PlanPath = "/tsemlab/plan.json"
@@ -558,6 +559,9 @@ type Artifact struct {
 	Name    string       `json:"name"`
 	Kind    ArtifactKind `json:"kind"`
 	Content string       `json:"content"`
+	// Gzip, when set, is the content gzipped (Content is then empty): see
+	// NewArtifact, and Text to read either.
+	Gzip []byte `json:"gzip,omitempty"`
 }
 
 // Done ends a run.

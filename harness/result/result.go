@@ -183,6 +183,20 @@ type Phase struct {
 	// and still succeeded).
 	Denials    int `json:"denials,omitempty"`
 	Violations int `json:"violations,omitempty"`
+	// Timing is where the phase's time went, on the guest's clock.
+	Timing *PhaseTiming `json:"timing,omitempty"`
+}
+
+// PhaseTiming is where a phase's time went, on the guest's clock: Setup
+// from its start to its first step (TSEM namespace and model, image mount,
+// container start, setup commands), Steps its steps, Teardown from its
+// last step's end to its end (the model and its records exported and
+// sent, the container and mounts taken down), Total all of it.
+type PhaseTiming struct {
+	Setup    Duration `json:"setup"`
+	Steps    Duration `json:"steps"`
+	Teardown Duration `json:"teardown"`
+	Total    Duration `json:"total"`
 }
 
 // Step is the result of one step.

@@ -86,3 +86,29 @@ func TestSkipKnown_NoBootForAScenarioTheKernelCannotRun(t *testing.T) {
 	s.Requires = scenario.Requires{LSM: []string{"capability"}}
 	assert.Empty(t, knownSkip(c, s), "met requirements boot")
 }
+
+// TestArtifact_GzippedContentIsStoredAsText: a large record travels
+// gzipped (protocol.NewArtifact) and is stored, checked and bounded as
+// its decompressed text.
+func TestArtifact_GzippedContentIsStoredAsText(t *testing.T) {
+	r := artifactRun(t)
+	text := strings.Repeat(`{"event": {"type": "file_open", "process": "runc"}}`+"\n", 400)
+	a := protocol.NewArtifact("learn", "learn.trajectory", protocol.ArtifactKind("trajectory"), text)
+	require.NotNil(t, a.Gzip)
+	require.NoError(t, r.artifact(a))
+	data, err := os.ReadFile(filepath.Join(r.dir, "learn.trajectory"))
+	require.NoError(t, err)
+	assert.Equal(t, text, string(data))
+	assert.Equal(t, text, r.artifacts["learn"]["trajectory"])
+	assert.Equal(t, len(text), r.artifactBytes, "the bound counts decompressed bytes")
+
+	r.artifactBytes = maxArtifactBytes - 10
+	err = r.artifact(protocol.NewArtifact("learn", "learn.other", protocol.ArtifactKind("x"), text))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "guest artifacts exceed 64 MiB; learn.other was dropped")
+	assert.NoFileExists(t, filepath.Join(r.dir, "learn.other"))
+
+	err = r.artifact(&protocol.Artifact{Phase: "learn", Name: "learn.bad", Gzip: []byte("junk")})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "guest sent an unreadable artifact: learn.bad: gzipped content")
+}

@@ -8,6 +8,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -207,7 +208,9 @@ type scenarioRun struct {
 	done  *protocol.Done
 	// running is the step in progress, for timeout reports.
 	running *protocol.StepStart
-	phases  map[string]*result.Phase
+	// clocks time each phase on the guest's clock (Phase.Timing).
+	clocks map[string]*phaseClock
+	phases map[string]*result.Phase
 	// artifacts holds artifact texts by phase and kind, for phase checks.
 	artifacts     map[string]map[protocol.ArtifactKind]string
 	artifactBytes int
@@ -452,6 +455,70 @@ func (r *scenarioRun) timing(g *boot.Guest, m protocol.Message) {
 	case m.Kind == protocol.KindStepStart && r.res.FirstStep == 0:
 		r.res.FirstStep = result.Duration(time.Since(g.Started))
 	}
+	r.clock(m)
+}
+
+// phaseClock is a phase's marks on the guest's clock.
+type phaseClock struct {
+	start, firstStep, stepStart, lastStepEnd, steps time.Duration
+	stepped                                         bool
+}
+
+// clock times the phases from the guest's uptime in each message.
+func (r *scenarioRun) clock(m protocol.Message) {
+	if r.clocks == nil {
+		r.clocks = map[string]*phaseClock{}
+	}
+	at := m.Uptime.Std()
+	if log := r.c.Log; log != nil {
+		// With -v: each message on the guest's clock, to see where a
+		// phase's time goes.
+		if a := m.Artifact; m.Kind == protocol.KindArtifact && a != nil {
+			log.Debug("guest artifact", "scenario", r.res.Name, "name", a.Name, "bytes", len(a.Content), "gzipped", len(a.Gzip), "uptime", at)
+		} else {
+			log.Debug("guest message", "scenario", r.res.Name, "kind", m.Kind, "uptime", at)
+		}
+	}
+	switch m.Kind {
+	case protocol.KindPhaseStart:
+		if m.Phase != nil {
+			r.clocks[m.Phase.Name] = &phaseClock{start: at}
+		}
+	case protocol.KindStepStart:
+		if m.Step == nil {
+			return
+		}
+		if c := r.clocks[m.Step.Phase]; c != nil {
+			if !c.stepped {
+				c.firstStep, c.stepped = at, true
+			}
+			c.stepStart = at
+		}
+	case protocol.KindStepEnd:
+		if m.Result != nil {
+			if c := r.clocks[m.Result.Phase]; c != nil && c.stepped {
+				c.steps += at - c.stepStart
+				c.lastStepEnd = at
+			}
+		}
+	case protocol.KindPhaseEnd:
+		if m.Phase == nil {
+			return
+		}
+		c, p := r.clocks[m.Phase.Name], r.phases[m.Phase.Name]
+		if c == nil || p == nil || at < c.start {
+			return
+		}
+		t := &result.PhaseTiming{Total: result.Duration(at - c.start)}
+		if c.stepped {
+			t.Setup = result.Duration(c.firstStep - c.start)
+			t.Steps = result.Duration(c.steps)
+			t.Teardown = result.Duration(at - c.lastStepEnd)
+		} else {
+			t.Setup = t.Total
+		}
+		p.Timing = t
+	}
 }
 
 // whatRan says what the guest was doing, for a timeout.
@@ -619,26 +686,31 @@ func (r *scenarioRun) artifact(a *protocol.Artifact) error {
 		return fmt.Errorf("guest sent an artifact with a bad name %q (want %s, not one of %s)", a.Name, artifactName, strings.Join(scenario.HarnessFiles, ", "))
 	case len(r.res.Artifacts) >= maxArtifacts:
 		return fmt.Errorf("guest sent more than %d artifacts; %s and later ones were dropped", maxArtifacts, a.Name)
-	case r.artifactBytes+len(a.Content) > maxArtifactBytes:
+	}
+	content, err := a.Text(maxArtifactBytes - r.artifactBytes)
+	switch {
+	case errors.Is(err, protocol.ErrArtifactTooBig):
 		return fmt.Errorf("guest artifacts exceed %d MiB; %s was dropped", maxArtifactBytes>>20, a.Name)
+	case err != nil:
+		return fmt.Errorf("guest sent an unreadable artifact: %w", err)
 	}
 	f, err := os.OpenFile(filepath.Join(r.dir, a.Name), os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
 	if err != nil {
 		return fmt.Errorf("write artifact %s: %w", a.Name, err)
 	}
-	_, err = f.WriteString(a.Content)
+	_, err = f.WriteString(content)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("write artifact %s: %w", a.Name, err)
 	}
-	r.artifactBytes += len(a.Content)
+	r.artifactBytes += len(content)
 	r.res.Artifacts = append(r.res.Artifacts, a.Name)
 	if r.artifacts[a.Phase] == nil {
 		r.artifacts[a.Phase] = map[protocol.ArtifactKind]string{}
 	}
-	r.artifacts[a.Phase][a.Kind] = a.Content
+	r.artifacts[a.Phase][a.Kind] = content
 	return nil
 }
 

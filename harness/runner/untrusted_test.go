@@ -5,9 +5,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tsemlab/tsemlab/harness/result"
+	"github.com/tsemlab/tsemlab/protocol"
 )
 
 func TestUntrustedEvents_RealKernelLog(t *testing.T) {
@@ -56,4 +60,30 @@ func TestIdentityNote_NamesAThreadsParentId(t *testing.T) {
 	require.NoError(t, os.Remove(filepath.Join(dir, "enforce.forensics")))
 	assert.Empty(t, identityNote(dir), "the zero identity alone is not this note's")
 	assert.Empty(t, identityNote(t.TempDir()), "no records")
+}
+
+// TestClock_PhaseTimingFromTheGuestsUptime: setup runs from the phase's
+// start to its first step, teardown from its last step's end to its end,
+// on the guest's clock; a phase without steps is all setup.
+func TestClock_PhaseTimingFromTheGuestsUptime(t *testing.T) {
+	r := &scenarioRun{phases: map[string]*result.Phase{"learn": {Name: "learn"}, "empty": {Name: "empty"}}}
+	at := func(s float64) protocol.Duration { return protocol.Duration(s * float64(time.Second)) }
+	for _, m := range []protocol.Message{
+		{Kind: protocol.KindPhaseStart, Uptime: at(10), Phase: &protocol.PhaseInfo{Name: "learn"}},
+		{Kind: protocol.KindStepStart, Uptime: at(10.5), Step: &protocol.StepStart{Phase: "learn", Index: 1}},
+		{Kind: protocol.KindStepEnd, Uptime: at(11), Result: &protocol.StepEnd{Phase: "learn", Index: 1}},
+		{Kind: protocol.KindStepStart, Uptime: at(11.25), Step: &protocol.StepStart{Phase: "learn", Index: 2}},
+		{Kind: protocol.KindStepEnd, Uptime: at(12), Result: &protocol.StepEnd{Phase: "learn", Index: 2}},
+		{Kind: protocol.KindArtifact, Uptime: at(12.5)},
+		{Kind: protocol.KindPhaseEnd, Uptime: at(13), Phase: &protocol.PhaseInfo{Name: "learn"}},
+		{Kind: protocol.KindPhaseStart, Uptime: at(13), Phase: &protocol.PhaseInfo{Name: "empty"}},
+		{Kind: protocol.KindPhaseEnd, Uptime: at(13.5), Phase: &protocol.PhaseInfo{Name: "empty"}},
+		{Kind: protocol.KindStepStart, Uptime: at(14)},
+		{Kind: protocol.KindPhaseEnd, Uptime: at(14), Phase: &protocol.PhaseInfo{Name: "never-started"}},
+	} {
+		r.clock(m)
+	}
+	sec := func(s float64) result.Duration { return result.Duration(s * float64(time.Second)) }
+	assert.Equal(t, &result.PhaseTiming{Setup: sec(0.5), Steps: sec(1.25), Teardown: sec(1), Total: sec(3)}, r.phases["learn"].Timing)
+	assert.Equal(t, &result.PhaseTiming{Setup: sec(0.5), Total: sec(0.5)}, r.phases["empty"].Timing)
 }
