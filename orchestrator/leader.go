@@ -95,12 +95,8 @@ func (o *orchestrator) tsemPhase(ctx context.Context, ph protocol.Phase) error {
 			o.logf("namespace leader sent garbage: %v", err)
 			continue
 		}
-		switch {
-		case m.Kind == protocol.KindArtifact && m.Artifact.Kind == protocol.ArtifactModel:
-			o.exports[m.Artifact.Name] = m.Artifact.Content
-		case m.Kind == protocol.KindPhaseEnd:
-			sawEnd = true
-		}
+		o.keepExport(m)
+		sawEnd = sawEnd || m.Kind == protocol.KindPhaseEnd
 		if err := o.out.send(m); err != nil {
 			return err
 		}
@@ -300,6 +296,24 @@ func (ns *namespace) close() {
 		ns.ctl.Close()
 	}
 }
+
+// keepExport keeps a model a namespace leader sent (gzipped when large,
+// see protocol.NewArtifact) for the later phases that load it.
+func (o *orchestrator) keepExport(m protocol.Message) {
+	if m.Kind != protocol.KindArtifact || m.Artifact == nil || m.Artifact.Kind != protocol.ArtifactModel {
+		return
+	}
+	text, err := m.Artifact.Text(maxModelBytes)
+	if err != nil {
+		o.logf("namespace leader sent a model this phase cannot keep: %v", err)
+		return
+	}
+	o.exports[m.Artifact.Name] = text
+}
+
+// maxModelBytes bounds a model a phase keeps for a later phase, as the
+// host bounds all of a scenario's artifacts.
+const maxModelBytes = 64 << 20
 
 func artifact(phase, name string, kind protocol.ArtifactKind, content string) protocol.Message {
 	return protocol.Message{Kind: protocol.KindArtifact, Artifact: protocol.NewArtifact(phase, name, kind, content)}

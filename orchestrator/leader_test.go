@@ -96,3 +96,22 @@ func TestNamespaceReport_SendsModel0FilesTheExportAndThePhaseEnd(t *testing.T) {
 	assert.Equal(t, "3", end.Phase.NamespaceID)
 	assert.Empty(t, end.Phase.Error)
 }
+
+// TestKeepExport_ModelsArriveGzippedAndAreKeptAsText: a learn phase's
+// model of more than protocol.GzipAbove bytes comes from the leader
+// gzipped; a later phase loads its text (this once broke every enforce
+// phase whose model was large: they loaded an empty one).
+func TestKeepExport_ModelsArriveGzippedAndAreKeptAsText(t *testing.T) {
+	o := &orchestrator{out: &recorder{}, exports: map[string]string{}}
+	model := strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n", 200)
+	m := artifact("learn", "grep.model", protocol.ArtifactModel, model)
+	require.NotNil(t, m.Artifact.Gzip, "a large model travels gzipped")
+	o.keepExport(m)
+	assert.Equal(t, model, o.exports["grep.model"])
+
+	o.keepExport(artifact("learn", "learn.trajectory", protocol.ArtifactKind("trajectory"), model))
+	assert.NotContains(t, o.exports, "learn.trajectory", "only models are kept")
+
+	o.keepExport(protocol.Message{Kind: protocol.KindArtifact, Artifact: &protocol.Artifact{Name: "bad.model", Kind: protocol.ArtifactModel, Gzip: []byte("junk")}})
+	assert.NotContains(t, o.exports, "bad.model")
+}
