@@ -210,11 +210,11 @@ func identityHint(diffs []event.FieldDiff, learned, forensic *event.Event) strin
 			"    identity, and every event of it is new to any model"
 	case QuirkThread:
 		return "same task_id, and the " + which + " event's p_task_id is its own task_id: that event came from\n" +
-			"    a thread the process started, the other from its main thread. TSEM gives a new thread\n" +
-			"    its creator's task_id as parent id (task_alloc treats CLONE_THREAD like fork), so the\n" +
-			"    events of a multi-threaded program (Go: runc, u-root's commands) carry one of two\n" +
-			"    identities depending on the thread its runtime made the call on: a kernel\n" +
-			"    nondeterminism, not a change in the workload"
+			"    a thread the process started (or a child it forked that did not exec), the other from\n" +
+			"    its main thread. TSEM gives a new thread its creator's task_id as parent id (task_alloc\n" +
+			"    treats CLONE_THREAD like fork), so the events of a multi-threaded program (Go: runc,\n" +
+			"    u-root's commands) carry one of two identities depending on the thread its runtime made\n" +
+			"    the call on: a kernel nondeterminism, not a change in the workload"
 	}
 	return ""
 }
