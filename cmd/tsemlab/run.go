@@ -129,6 +129,7 @@ func doRun(cmd *cobra.Command, g *globals, f *runFlags, args []string) error {
 		return badInput(err)
 	}
 	defer builds.Close()
+	// A nil *Builds in the interface would not be a nil Images.
 	var images runner.Images
 	if builds != nil {
 		images = builds

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,14 +54,8 @@ var neutralArgs = []string{"norandmaps", "nokaslr", "quiet", "loglevel=", "print
 func factArgs(args []string) []string {
 	var out []string
 	for _, a := range args {
-		neutral := false
-		for _, n := range neutralArgs {
-			if a == n || (strings.HasSuffix(n, "=") && strings.HasPrefix(a, n)) {
-				neutral = true
-				break
-			}
-		}
-		if !neutral {
+		neutral := func(n string) bool { return a == n || strings.HasSuffix(n, "=") && strings.HasPrefix(a, n) }
+		if !slices.ContainsFunc(neutralArgs, neutral) {
 			out = append(out, a)
 		}
 	}

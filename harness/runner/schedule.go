@@ -123,13 +123,7 @@ func (q *queue) take(ctx context.Context) (int, bool) {
 	if ctx.Err() != nil || len(q.order) == 0 {
 		return 0, false
 	}
-	pick := 0
-	for k, i := range q.order {
-		if q.canStart(q.scenarios[i]) {
-			pick = k
-			break
-		}
-	}
+	pick := max(slices.IndexFunc(q.order, func(i int) bool { return q.canStart(q.scenarios[i]) }), 0)
 	i := q.order[pick]
 	q.order = slices.Delete(q.order, pick, pick+1)
 	return i, true
@@ -138,18 +132,22 @@ func (q *queue) take(ctx context.Context) (int, bool) {
 // canStart says whether s would start without waiting for an image: it
 // needs none, they are built, or it is skipped without a boot.
 func (q *queue) canStart(s *scenario.Scenario) bool {
-	names := s.Images()
-	return len(names) == 0 || q.c.RootFS == nil || q.c.RootFS.Ready(names...) || knownSkip(q.c, s) != ""
+	return imagesReady(q.c, s) || knownSkip(q.c, s) != ""
+}
+
+// imagesReady says whether s needs no workload image still being built.
+func imagesReady(c Config, s *scenario.Scenario) bool {
+	return c.RootFS == nil || c.RootFS.Ready(s.Images()...)
 }
 
 // waitImages waits until the workload images s needs are built (or have
 // failed: the scenario's boot then reports why), so that its duration is
 // its own.
 func waitImages(ctx context.Context, c Config, s *scenario.Scenario) {
-	names := s.Images()
-	if len(names) == 0 || c.RootFS == nil || c.RootFS.Ready(names...) {
+	if imagesReady(c, s) {
 		return
 	}
+	names := s.Images()
 	start := time.Now()
 	c.Log.Info("waiting for workload images", "scenario", s.Name, "images", names)
 	for _, name := range names {

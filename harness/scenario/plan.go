@@ -243,18 +243,14 @@ func envList(base, over map[string]string) []string {
 // its phases', each once.
 func (s *Scenario) Images() []string {
 	var names []string
-	for _, name := range append([]string{s.Image}, phaseImageNames(s.Phases)...) {
+	add := func(name string) {
 		if name != "" && !slices.Contains(names, name) {
 			names = append(names, name)
 		}
 	}
-	return names
-}
-
-func phaseImageNames(phases []Phase) []string {
-	out := make([]string, 0, len(phases))
-	for _, ph := range phases {
-		out = append(out, ph.Image)
+	add(s.Image)
+	for _, ph := range s.Phases {
+		add(ph.Image)
 	}
-	return out
+	return names
 }
