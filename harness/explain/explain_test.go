@@ -265,7 +265,7 @@ func TestWrite_NamesTSEMIdentityQuirks(t *testing.T) {
 	testutil.Golden(t, filepath.Join("testdata", "identity.explain.golden"), []byte(out))
 	assert.Contains(t, out, "the forensic event's p_task_id is its own task_id: that event came from\n    a thread the process started")
 	assert.Contains(t, out, "the forensic event's task has no TSEM identity (task_id and p_task_id all zero)")
-	assert.Equal(t, 1, strings.Count(out, "a kernel nondeterminism"), "only the thread event gets the thread hint")
+	assert.Equal(t, 1, strings.Count(out, "a kernel\n    nondeterminism"), "only the thread event gets the thread hint")
 }
 
 func TestIdentityHint_OnlyForItsSignatures(t *testing.T) {

@@ -212,9 +212,10 @@ func identityHint(diffs []event.FieldDiff, learned, forensic *event.Event) strin
 		return "same task_id, and the " + which + " event's p_task_id is its own task_id: that event came from\n" +
 			"    a thread the process started (or a child it forked that did not exec), the other from\n" +
 			"    its main thread. TSEM gives a new thread its creator's task_id as parent id (task_alloc\n" +
-			"    treats CLONE_THREAD like fork), so the events of a multi-threaded program (Go: runc,\n" +
-			"    u-root's commands) carry one of two identities depending on the thread its runtime made\n" +
-			"    the call on: a kernel nondeterminism, not a change in the workload"
+			"    treats CLONE_THREAD like fork), so the events of a multi-threaded program (a Go program\n" +
+			"    such as runc; the guest's u-root commands are kept on their main thread) carry one of\n" +
+			"    two identities depending on the thread its runtime made the call on: a kernel\n" +
+			"    nondeterminism, not a change in the workload"
 	}
 	return ""
 }

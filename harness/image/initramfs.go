@@ -46,6 +46,12 @@ const Module = "github.com/tsemlab/tsemlab"
 // GuestCommand is the orchestrator's package; u-root's init runs it as uinit.
 const GuestCommand = Module + "/cmd/tsemlab-guest"
 
+// MainThreadCommand goes into the u-root busybox so that every command
+// there runs its main on the process's main thread (see package
+// internal/mainthread: TSEM models a Go program's events differently by
+// thread).
+const MainThreadCommand = Module + "/cmd/mainthread"
+
 // ModulesList is where the guest finds the modules to load, in order.
 const ModulesList = protocol.ModulesList
 
@@ -258,6 +264,15 @@ func prune(dir string, keep int, log *slog.Logger) {
 	}
 }
 
+// busyboxCommands are the packages of the guest's u-root busybox.
+func busyboxCommands() []string {
+	var pkgs []string
+	for _, c := range Commands {
+		pkgs = append(pkgs, "github.com/u-root/u-root/cmds/core/"+c)
+	}
+	return append(pkgs, MainThreadCommand)
+}
+
 // build builds the initramfs at out and, when tools is not "", the tools
 // drive there (see DrivePrograms).
 func build(ctx context.Context, spec Spec, hosts map[string]string, tmp, out, tools, key string, log *slog.Logger) error {
@@ -279,10 +294,7 @@ func build(ctx context.Context, spec Spec, hosts map[string]string, tmp, out, to
 			return err
 		}
 	}
-	var ucmds []string
-	for _, c := range Commands {
-		ucmds = append(ucmds, "github.com/u-root/u-root/cmds/core/"+c)
-	}
+	ucmds := busyboxCommands()
 	l := llog.New(slog.LevelWarn, func(format string, v ...any) {
 		log.Debug(fmt.Sprintf(format, v...))
 	})
@@ -395,10 +407,10 @@ func hostPrograms() (map[string]string, error) {
 }
 
 // GuestSourceDirs hold every package of this module the guest binary
-// links (internal/archtest checks it against go list): their Go files are
+// and the busybox link (internal/archtest checks it against go list): their Go files are
 // part of the image key, so that a change to any of them rebuilds the
 // image.
-var GuestSourceDirs = []string{"cmd/tsemlab-guest", "orchestrator", "protocol", "model", "event", "seccomp", "internal/suggest", "internal/fileutil"}
+var GuestSourceDirs = []string{"cmd/tsemlab-guest", "cmd/mainthread", "orchestrator", "protocol", "model", "event", "seccomp", "internal/suggest", "internal/fileutil", "internal/mainthread"}
 
 // inputKey hashes everything the image is built from: the guest's Go
 // sources, go.mod and go.sum, the command lists, the toolchain, the host
@@ -406,7 +418,7 @@ var GuestSourceDirs = []string{"cmd/tsemlab-guest", "orchestrator", "protocol", 
 func inputKey(spec Spec, hosts map[string]string, drive bool) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "tsemlab-initramfs v1\n%s\n%s\n", runtime.Version(), goVersion())
-	fmt.Fprintf(h, "commands %v\nhost %v\nmodules-for %s\ntools-drive %v\n", Commands, sortedKeys(hosts), spec.KernelRelease, drive)
+	fmt.Fprintf(h, "busybox %v\nhost %v\nmodules-for %s\ntools-drive %v\n", busyboxCommands(), sortedKeys(hosts), spec.KernelRelease, drive)
 	fmt.Fprintf(h, "etc %q %q\n", passwd, group)
 	var files []string
 	for _, f := range []string{"go.mod", "go.sum"} {

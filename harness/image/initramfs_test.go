@@ -200,6 +200,9 @@ func TestInputKey_ChangesWithTheGuestSources(t *testing.T) {
 		{name: "protocol source", changed: true, change: func(t *testing.T, src string) {
 			write(t, filepath.Join(src, "protocol", "protocol.go"), "package protocol\n")
 		}},
+		{name: "busybox's mainthread source", changed: true, change: func(t *testing.T, src string) {
+			write(t, filepath.Join(src, "internal", "mainthread", "mainthread.go"), "package mainthread\n")
+		}},
 		{name: "go.sum", changed: true, change: func(t *testing.T, src string) {
 			write(t, filepath.Join(src, "go.sum"), "example.com/x v1.0.1 h1:BBBB=\n")
 		}},

@@ -156,11 +156,11 @@ func TestGuestBinary_LinksLittle(t *testing.T) {
 }
 
 // TestGuestBinary_SourcesAreInTheImageKey: every package of this module
-// the guest binary links is under image.GuestSourceDirs, whose files key
-// the cached initramfs; a package outside them could change without the
-// image being rebuilt.
+// the guest binary or the busybox's mainthread command links is under
+// image.GuestSourceDirs, whose files key the cached initramfs; a package
+// outside them could change without the image being rebuilt.
 func TestGuestBinary_SourcesAreInTheImageKey(t *testing.T) {
-	cmd := exec.Command("go", "list", "-deps", "./cmd/tsemlab-guest")
+	cmd := exec.Command("go", "list", "-deps", "./cmd/tsemlab-guest", "./"+strings.TrimPrefix(image.MainThreadCommand, module))
 	cmd.Dir = "../.."
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(out))
