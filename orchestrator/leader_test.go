@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,4 +115,77 @@ func TestKeepExport_ModelsArriveGzippedAndAreKeptAsText(t *testing.T) {
 
 	o.keepExport(protocol.Message{Kind: protocol.KindArtifact, Artifact: &protocol.Artifact{Name: "bad.model", Kind: protocol.ArtifactModel, Gzip: []byte("junk")}})
 	assert.NotContains(t, o.exports, "bad.model")
+}
+
+// fakeLeader is a stand-in for this binary in leader mode: a script that
+// says it is ready on descriptor 3, copies its job to job<pid>.json, then
+// reports the phase's end. It is what tsemPhase talks to.
+func fakeLeader(t *testing.T, dir string) string {
+	t.Helper()
+	end, err := protocol.Encode(protocol.Message{Kind: protocol.KindPhaseEnd, Phase: &protocol.PhaseInfo{Name: "learn"}})
+	require.NoError(t, err)
+	script := filepath.Join(dir, "tsemlab-guest")
+	body := "#!/bin/sh\n[ \"$1\" = leader ] || exit 9\n" +
+		"echo '" + leaderReady + "' >&3\n" +
+		"cat > " + dir + "/job$$.json\n" +
+		"echo '" + strings.TrimSpace(string(end)) + "' >&3\n"
+	require.NoError(t, os.WriteFile(script, []byte(body), 0o755))
+	return script
+}
+
+func TestTSEMPhase_TheLeaderGetsItsJobOnStdinAndItsMessagesGoToTheHost(t *testing.T) {
+	dir := t.TempDir()
+	rec := &recorder{}
+	o := &orchestrator{out: rec, self: fakeLeader(t, dir), exports: map[string]string{"m.model": "model text"}}
+	ph := protocol.Phase{Name: "learn", TSEM: &protocol.TSEM{Model: protocol.ModelEnforce, Load: "m.model"}}
+	require.NoError(t, o.tsemPhase(t.Context(), ph))
+
+	require.Len(t, rec.msgs, 1)
+	assert.Equal(t, protocol.KindPhaseEnd, rec.msgs[0].Kind)
+	assert.Empty(t, rec.msgs[0].Phase.Error)
+	jobs, err := filepath.Glob(filepath.Join(dir, "job*.json"))
+	require.NoError(t, err)
+	require.Len(t, jobs, 1)
+	data, err := os.ReadFile(jobs[0])
+	require.NoError(t, err)
+	var job leaderJob
+	require.NoError(t, json.Unmarshal(data, &job))
+	assert.Equal(t, "learn", job.Phase.Name)
+	assert.Equal(t, "model text", job.Model)
+}
+
+// A guest that waits for its plan starts its leaders ahead (they are in
+// its snapshot); the phases take them in turn, then start their own.
+func TestTSEMPhase_TakesWaitingLeadersFirst(t *testing.T) {
+	dir := t.TempDir()
+	rec := &recorder{}
+	o := &orchestrator{out: rec, self: fakeLeader(t, dir)}
+	require.NoError(t, o.startLeaders())
+	require.Len(t, o.leaders, leaderPool)
+	ph := protocol.Phase{Name: "learn", TSEM: &protocol.TSEM{Model: protocol.ModelLearn}}
+	for i := range leaderPool + 1 {
+		require.NoError(t, o.tsemPhase(t.Context(), ph))
+		assert.Len(t, o.leaders, max(leaderPool-1-i, 0))
+	}
+	jobs, err := filepath.Glob(filepath.Join(dir, "job*.json"))
+	require.NoError(t, err)
+	assert.Len(t, jobs, leaderPool+1, "one job per phase, each to its own leader")
+	for _, m := range rec.msgs {
+		assert.Equal(t, protocol.KindPhaseEnd, m.Kind)
+		assert.Empty(t, m.Phase.Error)
+	}
+}
+
+func TestTSEMPhase_ALeaderThatDoesNotStartSaysWhy(t *testing.T) {
+	dir := t.TempDir()
+	self := filepath.Join(dir, "tsemlab-guest")
+	require.NoError(t, os.WriteFile(self, []byte("#!/bin/sh\necho 'no securityfs here' >&2\nexit 3\n"), 0o755))
+	rec := &recorder{}
+	o := &orchestrator{out: rec, self: self}
+	require.NoError(t, o.tsemPhase(t.Context(), protocol.Phase{Name: "learn", TSEM: &protocol.TSEM{Model: protocol.ModelLearn}}))
+	require.Len(t, rec.msgs, 1)
+	msg := rec.msgs[0].Phase.Error
+	assert.Contains(t, msg, "namespace leader did not start")
+	assert.Contains(t, msg, "exit status 3")
+	assert.Contains(t, msg, "no securityfs here")
 }

@@ -139,6 +139,8 @@ type orchestrator struct {
 	kernelLog *kmsg
 	// img is the scenario's workload image, when it names one.
 	img images
+	// leaders wait for the TSEM phases' jobs (see leaderPool).
+	leaders []*leaderProc
 }
 
 func (o *orchestrator) main(ctx context.Context) error {
@@ -149,11 +151,18 @@ func (o *orchestrator) main(ctx context.Context) error {
 	t := uptime()
 	loaded, modErr := loadModules(protocol.ModulesList)
 	hello := newHello(loaded, uptime()-t)
+	var poolErr error
+	if o.plan.Await && hello.TSEM {
+		poolErr = o.startLeaders()
+	}
 	if err := o.out.send(protocol.Message{Kind: protocol.KindHello, Hello: &hello}); err != nil {
 		return err
 	}
 	if modErr != nil {
 		o.logf("loading modules: %v", modErr)
+	}
+	if poolErr != nil {
+		o.logf("namespace leaders for later: %v", poolErr)
 	}
 	if o.plan.Await {
 		var err error
