@@ -83,7 +83,8 @@ func (o *orchestrator) await(first protocol.Hello) (protocol.Hello, error) {
 	}
 	t := uptime()
 	h := describe()
-	h.Modules, h.InitStart, h.OrchestratorStart, h.ModulesTook = first.Modules, first.InitStart, first.OrchestratorStart, first.ModulesTook
+	h.Modules, h.InitStart, h.InitMain, h.InitReady = first.Modules, first.InitStart, first.InitMain, first.InitReady
+	h.OrchestratorStart, h.ModulesTook = first.OrchestratorStart, first.ModulesTook
 	h.DescribeTook = protocol.Duration(uptime() - t)
 	if err := o.out.send(protocol.Message{Kind: protocol.KindHello, Hello: &h}); err != nil {
 		return first, err

@@ -2,12 +2,14 @@ package orchestrator
 
 import (
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tsemlab/tsemlab/orchestrator/guestinit"
 	"github.com/tsemlab/tsemlab/protocol"
 )
 
@@ -21,10 +23,35 @@ func newHello(modules []string, modulesTook time.Duration) protocol.Hello {
 	h := describe()
 	h.Modules = modules
 	h.InitStart = protocol.Duration(initRun("/dev/kmsg"))
+	h.InitMain = protocol.Duration(initMain)
+	h.InitReady = protocol.Duration(initReady)
 	h.OrchestratorStart = protocol.Duration(started)
 	h.ModulesTook = protocol.Duration(modulesTook)
 	h.DescribeTook = protocol.Duration(uptime() - t)
 	return h
+}
+
+// When init's main ran and when it was ready, from the environment it
+// gave this program (taken out of it: the steps' environment stays as it
+// was).
+var (
+	initMain  = takeUptime(guestinit.EnvMain)
+	initReady = takeUptime(guestinit.EnvReady)
+)
+
+// takeUptime is the guest uptime init put in the environment variable name
+// (nanoseconds), or 0; it unsets the variable.
+func takeUptime(name string) time.Duration {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return 0
+	}
+	_ = os.Unsetenv(name)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return time.Duration(n)
 }
 
 // initRun is when the kernel started /init, from its "Run /init as init

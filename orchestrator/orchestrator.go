@@ -1,5 +1,5 @@
-// Package orchestrator is the guest side of tsemlab: u-root's init starts it
-// as uinit; it reads the plan the host appended to the initramfs, describes
+// Package orchestrator is the guest side of tsemlab: the guest's init
+// (package guestinit) starts it; it reads the plan the host appended to the initramfs, describes
 // the kernel, runs each phase's steps and streams what it saw to the host as
 // JSON lines on the results serial port, then ends the VM.
 //
@@ -413,8 +413,9 @@ func uptime() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-// mountSecurityfs makes sure /sys/kernel/security is there (u-root's init
-// mounts it on most kernels; a kernel without it simply has no LSM files).
+// mountSecurityfs makes sure /sys/kernel/security is there (the guest's
+// init mounts it when the kernel has it; a kernel without it simply has no
+// LSM files).
 func mountSecurityfs() {
 	if _, err := os.Stat(filepath.Join(securityfs, "lsm")); err == nil {
 		return

@@ -397,11 +397,15 @@ type Hello struct {
 	Clocksource string   `json:"clocksource,omitempty"`
 	// Modules lists the kernel modules the orchestrator loaded.
 	Modules []string `json:"modules,omitempty"`
-	// Where boot time went, on the guest's CLOCK_BOOTTIME: when init
-	// (pid 1) and the orchestrator started, and how long loading the
-	// modules and describing the kernel took. A guest restored from a
+	// Where boot time went, on the guest's CLOCK_BOOTTIME: when the
+	// kernel started init (pid 1), when init's main ran (after the Go
+	// runtime's start), when init had mounted everything and started the
+	// orchestrator, when the orchestrator started, and how long loading
+	// the modules and describing the kernel took. A guest restored from a
 	// snapshot reports its original boot.
 	InitStart         Duration `json:"init_start,omitempty"`
+	InitMain          Duration `json:"init_main,omitempty"`
+	InitReady         Duration `json:"init_ready,omitempty"`
 	OrchestratorStart Duration `json:"orchestrator_start,omitempty"`
 	ModulesTook       Duration `json:"modules_took,omitempty"`
 	DescribeTook      Duration `json:"describe_took,omitempty"`

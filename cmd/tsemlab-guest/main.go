@@ -1,7 +1,7 @@
 //go:debug decoratemappings=0
 
-// Command tsemlab-guest is the orchestrator inside the test VM. u-root's init
-// runs it as uinit; it is not meant to be run on a host.
+// Command tsemlab-guest is the orchestrator inside the test VM. The guest's
+// init (tsemlab-init) starts it; it is not meant to be run on a host.
 //
 // decoratemappings=0: since Go 1.25 the runtime names its anonymous
 // mappings with prctl(PR_SET_VMA), passing the mapping's address, each

@@ -2,7 +2,8 @@
 // inputs) and the small per-scenario archive that carries the plan.
 //
 // The base image holds u-root's core commands (one busybox binary), the
-// tsemlab-guest orchestrator as u-root's uinit, a few host programs with their
+// guest's own init (tsemlab-init: mounts, then starts the orchestrator), the
+// tsemlab-guest orchestrator, a few host programs with their
 // shared libraries (bash, GNU chown; runc when the host has it and
 // apparmor_parser on a tools drive beside it, see DrivePrograms), an
 // /etc with the users scenarios rely on, and the stock kernel's modules the
@@ -43,7 +44,8 @@ import (
 // from a checkout of it.
 const Module = "github.com/tsemlab/tsemlab"
 
-// GuestCommand is the orchestrator's package; u-root's init runs it as uinit.
+// GuestCommand is the orchestrator's package; InitCommand's program starts
+// it.
 const GuestCommand = Module + "/cmd/tsemlab-guest"
 
 // MainThreadCommand goes into the u-root busybox so that every command
@@ -52,13 +54,17 @@ const GuestCommand = Module + "/cmd/tsemlab-guest"
 // thread).
 const MainThreadCommand = Module + "/cmd/mainthread"
 
+// InitCommand is the guest's init (/init, pid 1): package
+// orchestrator/guestinit says why it is not u-root's.
+const InitCommand = Module + "/cmd/tsemlab-init"
+
 // ModulesList is where the guest finds the modules to load, in order.
 const ModulesList = protocol.ModulesList
 
 // Commands are the u-root core commands in every image (see tools.go).
 var Commands = []string{
 	"cat", "chmod", "cmp", "cp", "date", "dd", "dmesg", "echo", "false", "find",
-	"free", "grep", "head", "hostname", "id", "init", "kill", "ln", "ls", "lsmod",
+	"free", "grep", "head", "hostname", "id", "kill", "ln", "ls", "lsmod",
 	"mkdir", "mount", "mv", "printenv", "ps", "pwd", "readlink", "rm", "seq",
 	"sleep", "sort", "strings", "sync", "tail", "tee", "touch", "tr", "true",
 	"umount", "uname", "uniq", "uptime", "wc", "which",
@@ -301,9 +307,8 @@ func build(ctx context.Context, spec Spec, hosts map[string]string, tmp, out, to
 	err = uimage.Create(l,
 		uimage.WithEnv(golang.DisableCGO(), golang.WithWorkingDir(spec.SourceDir)),
 		uimage.WithBusyboxCommands(ucmds...),
-		uimage.WithBinaryCommands(GuestCommand),
-		uimage.WithInit("init"),
-		uimage.WithUinit("tsemlab-guest"),
+		uimage.WithBinaryCommands(GuestCommand, InitCommand),
+		uimage.WithInit("tsemlab-init"),
 		uimage.WithShell("/bin/bash"),
 		uimage.WithFiles(files...),
 		uimage.WithBaseArchive(base),
@@ -410,7 +415,7 @@ func hostPrograms() (map[string]string, error) {
 // and the busybox link (internal/archtest checks it against go list): their Go files are
 // part of the image key, so that a change to any of them rebuilds the
 // image.
-var GuestSourceDirs = []string{"cmd/tsemlab-guest", "cmd/mainthread", "orchestrator", "protocol", "model", "event", "seccomp", "internal/suggest", "internal/fileutil", "internal/mainthread"}
+var GuestSourceDirs = []string{"cmd/tsemlab-guest", "cmd/tsemlab-init", "cmd/mainthread", "orchestrator", "protocol", "model", "event", "seccomp", "internal/suggest", "internal/fileutil", "internal/mainthread"}
 
 // inputKey hashes everything the image is built from: the guest's Go
 // sources, go.mod and go.sum, the command lists, the toolchain, the host

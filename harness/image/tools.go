@@ -21,7 +21,6 @@ import (
 	_ "github.com/u-root/u-root/cmds/core/head"
 	_ "github.com/u-root/u-root/cmds/core/hostname"
 	_ "github.com/u-root/u-root/cmds/core/id"
-	_ "github.com/u-root/u-root/cmds/core/init"
 	_ "github.com/u-root/u-root/cmds/core/kill"
 	_ "github.com/u-root/u-root/cmds/core/ln"
 	_ "github.com/u-root/u-root/cmds/core/ls"

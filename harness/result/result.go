@@ -142,11 +142,16 @@ type Scenario struct {
 }
 
 // GuestBoot is where a guest's boot time went, on its clock since the
-// kernel started: when init and the orchestrator started, how long loading
+// kernel started: when init started, ran its main and was ready, when the
+// orchestrator started, how long loading
 // modules and describing the kernel took. A restored guest reports the
 // boot its snapshot was made from.
 type GuestBoot struct {
-	InitStart         Duration `json:"init_start"`
+	InitStart Duration `json:"init_start"`
+	// InitMain is when init's main ran, InitReady when it had mounted
+	// everything and started the orchestrator (0 from older guests).
+	InitMain          Duration `json:"init_main,omitempty"`
+	InitReady         Duration `json:"init_ready,omitempty"`
 	OrchestratorStart Duration `json:"orchestrator_start"`
 	ModulesTook       Duration `json:"modules_took"`
 	DescribeTook      Duration `json:"describe_took"`

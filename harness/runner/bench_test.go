@@ -39,8 +39,8 @@ phases:
 `
 
 // BenchmarkBoot: per kernel, each run boots three ways, one after the
-// other: bare (a one-line static init: the floor), cold (u-root's init,
-// orchestrator, modules, hello, to the first step) and restored (a VM
+// other: bare (a one-line static init: the floor), cold (the guest's init
+// and its mounts, orchestrator, modules, hello, to the first step) and restored (a VM
 // loading the machine's snapshot, to the first step). It reports the cold
 // boot against the bare one, where the cold boot's time went (guest
 // clock), the restore, and each scenario's time outside its step.
@@ -55,7 +55,10 @@ type bootSamples struct {
 	bare, cold, coldHello, restored, restoredHello          samples
 	coldOverhead, restoredOverhead                          samples
 	beforeKernel, kernelToInit, initToOrchestrator, modules samples
-	describe                                                samples
+	// The guest's init: its Go start (kernel starting /init to init's
+	// main), its mounts, and the orchestrator's exec and Go start.
+	initGoStart, initSetup, orchestratorExec samples
+	describe                                 samples
 }
 
 func benchBoot(b *testing.B, kernelPath string) {
@@ -92,6 +95,11 @@ func benchBoot(b *testing.B, kernelPath string) {
 			s.kernelToInit.add(gb.InitStart.Seconds())
 			s.initToOrchestrator.add(gb.OrchestratorStart.Seconds() - gb.InitStart.Seconds())
 			s.modules.add(gb.ModulesTook.Seconds())
+			if gb.InitMain > 0 {
+				s.initGoStart.add(gb.InitMain.Seconds() - gb.InitStart.Seconds())
+				s.initSetup.add(gb.InitReady.Seconds() - gb.InitMain.Seconds())
+				s.orchestratorExec.add(gb.OrchestratorStart.Seconds() - gb.InitReady.Seconds())
+			}
 			s.describe.add(gb.DescribeTook.Seconds())
 		}
 		b.Logf("run %d: bare %.2fs; cold %.2fs to first step (hello %.2fs, guest uptime %.2fs); restored %.2fs to first step (hello %.2fs); outside the step: cold %.2fs, restored %.2fs",
@@ -113,6 +121,9 @@ func (s *bootSamples) report(b *testing.B) {
 	b.ReportMetric(s.beforeKernel.median(), "qemu+firmware-s")
 	b.ReportMetric(s.kernelToInit.median(), "kernel-to-init-s")
 	b.ReportMetric(s.initToOrchestrator.median(), "init-to-orchestrator-s")
+	b.ReportMetric(s.initGoStart.median(), "init-go-start-s")
+	b.ReportMetric(s.initSetup.median(), "init-mounts-s")
+	b.ReportMetric(s.orchestratorExec.median(), "orchestrator-exec-s")
 	b.ReportMetric(s.modules.median(), "modules-s")
 	b.ReportMetric(s.describe.median(), "describe-s")
 }

@@ -67,7 +67,8 @@ func guestBoot(h *protocol.Hello) *result.GuestBoot {
 		return nil
 	}
 	return &result.GuestBoot{
-		InitStart: result.Duration(h.InitStart), OrchestratorStart: result.Duration(h.OrchestratorStart),
-		ModulesTook: result.Duration(h.ModulesTook), DescribeTook: result.Duration(h.DescribeTook),
+		InitStart: result.Duration(h.InitStart), InitMain: result.Duration(h.InitMain), InitReady: result.Duration(h.InitReady),
+		OrchestratorStart: result.Duration(h.OrchestratorStart),
+		ModulesTook:       result.Duration(h.ModulesTook), DescribeTook: result.Duration(h.DescribeTook),
 	}
 }

@@ -211,15 +211,18 @@ phases:
 	}
 }
 
-// TestRun_OrphansAreReaped: the guest's init (pid 1) reaps the processes
-// orphaned to it: a daemon's exited child is not left a zombie.
-func TestRun_OrphansAreReaped(t *testing.T) {
+// TestRun_GuestInitSurvivesSignalsAndReapsOrphans: the guest's init (pid
+// 1) outlives a step that signals it, and reaps the processes orphaned to
+// it (a daemon's exited child is not left a zombie).
+func TestRun_GuestInitSurvivesSignalsAndReapsOrphans(t *testing.T) {
 	l := prepare(t, "")
 	f := scenarioFile(t, "init", `
 name: init
 phases:
   - name: p
     steps:
+      - run: kill -TERM 1; kill -HUP 1; kill -INT 1; sleep 0.5; echo alive
+        expect: {outcome: allow, stdout_contains: alive}
       - run: 'n=0; (sleep 0.2 &); sleep 1; for f in /proc/[0-9]*/stat; do read -r l < $f; s=${l##*) }; [ "${s%% *}" = Z ] && n=$((n+1)); done; echo "zombies=$n."'
         expect: {outcome: allow, stdout_contains: "zombies=0."}
 `)
