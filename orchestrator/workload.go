@@ -20,6 +20,9 @@ type images struct {
 	mnt    mounter
 	layout layout
 	runc   string
+	// sealedRunc is runc's sealed copy when runc came on the tools drive
+	// (see sealedExecutable); runc is its path then.
+	sealedRunc *os.File
 	// work is the running phase's workload; nil outside a phase and for
 	// scenarios without an image.
 	work *workload
@@ -169,7 +172,9 @@ func (o *orchestrator) mountImage(ctx context.Context, name string, td *teardown
 // system a content digest, computed at its exec, and under TCG hashing
 // runc's 9 MB at each of its execs made a TSEM container scenario 7 s
 // slower (a copy takes a fraction of a second); a file of the initramfs
-// root has no digest, as when runc was packed in the initramfs.
+// root has no digest, as when runc was packed in the initramfs. runc goes
+// to a sealed memfd instead, and its path there is linked from
+// layout.Tools (see sealedExecutable).
 func (o *orchestrator) copyTools() error {
 	start := time.Now()
 	src, dst := o.img.layout.image(protocol.ToolsImage), o.img.layout.Tools
@@ -185,14 +190,27 @@ func (o *orchestrator) copyTools() error {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		to := filepath.Join(dst, e.Name())
-		if err := fileutil.Copy(filepath.Join(src, e.Name()), to); err != nil {
+		from, to := filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())
+		names = append(names, e.Name())
+		if e.Name() == "runc" {
+			// runc runs from a sealed memfd (see sealedExecutable);
+			// the initramfs's /bin/runc leads there too.
+			f, err := sealedExecutable(from)
+			if err != nil {
+				return fmt.Errorf("tools drive: %w", err)
+			}
+			o.img.sealedRunc, o.img.runc = f, sealedPath(f)
+			if err := os.Symlink(o.img.runc, to); err != nil {
+				return fmt.Errorf("tools drive: %w", err)
+			}
+			continue
+		}
+		if err := fileutil.Copy(from, to); err != nil {
 			return fmt.Errorf("tools drive: %w", err)
 		}
 		if err := os.Chmod(to, 0o755); err != nil {
 			return fmt.Errorf("tools drive: %w", err)
 		}
-		names = append(names, e.Name())
 	}
 	if len(names) == 0 {
 		return fmt.Errorf("tools drive: %s holds no programs (was the drive mounted?)", src)

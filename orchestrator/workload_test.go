@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/tsemlab/tsemlab/protocol"
 )
@@ -208,14 +209,28 @@ func TestAttachImage_ToolsAreCopiedOffTheDrive(t *testing.T) {
 	o.plan.Image, o.plan.Drives = "", []protocol.Drive{{Image: protocol.ToolsImage, Device: tools, FSType: "erofs"}}
 	l := o.img.layout
 	withTool(t, l)
+	require.NoError(t, os.WriteFile(filepath.Join(l.image(protocol.ToolsImage), "apparmor_parser"), []byte("#!/bin/sh\n"), 0o444))
 	var td teardown
 	require.NoError(t, o.attachImage(context.Background(), &td))
-	b, err := os.ReadFile(filepath.Join(l.Tools, "runc"))
+	b, err := os.ReadFile(filepath.Join(l.Tools, "apparmor_parser"))
 	require.NoError(t, err)
 	assert.Equal(t, "#!/bin/sh\n", string(b))
-	st, err := os.Stat(filepath.Join(l.Tools, "runc"))
+	st, err := os.Stat(filepath.Join(l.Tools, "apparmor_parser"))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o755), st.Mode().Perm())
+
+	// runc runs from a sealed memfd, which the tools directory links to.
+	require.NotNil(t, o.img.sealedRunc)
+	assert.Equal(t, sealedPath(o.img.sealedRunc), o.img.runc)
+	link, err := os.Readlink(filepath.Join(l.Tools, "runc"))
+	require.NoError(t, err)
+	assert.Equal(t, o.img.runc, link)
+	b, err = os.ReadFile(o.img.runc)
+	require.NoError(t, err)
+	assert.Equal(t, "#!/bin/sh\n", string(b))
+	seals, err := unix.FcntlInt(o.img.sealedRunc.Fd(), unix.F_GET_SEALS, 0)
+	require.NoError(t, err)
+	assert.Equal(t, runcSeals, seals)
 
 	// A drive with nothing on it is an error naming it.
 	o, _, _ = imageOrchestrator(t, protocol.ModeProcess)
