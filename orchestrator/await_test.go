@@ -35,7 +35,7 @@ func planLine(t *testing.T, p protocol.Plan) string {
 func TestAwait_TakesThePlanAndSaysHelloAgainKeepingBootTimes(t *testing.T) {
 	plan := protocol.Plan{Version: protocol.Version, Scenario: "caps-chown", Phases: []protocol.Phase{{Name: "p"}}}
 	host := &hostLine{line: planLine(t, plan)}
-	o := &orchestrator{out: host, plan: protocol.AwaitPlan()}
+	o := &orchestrator{out: host, plan: protocol.AwaitPlan(nil)}
 	first := protocol.Hello{Modules: []string{"virtio_blk"}, InitStart: protocol.Duration(time.Second), OrchestratorStart: protocol.Duration(2 * time.Second), ModulesTook: protocol.Duration(time.Millisecond)}
 
 	h, err := o.await(first)
@@ -57,7 +57,7 @@ func TestAwait_SetsTheClockToTheHosts(t *testing.T) {
 	setClock = func(t time.Time) error { set = append(set, t); return nil }
 	now := time.Date(2026, 12, 1, 21, 0, 0, 0, time.UTC)
 	host := &hostLine{line: planLine(t, protocol.Plan{Version: protocol.Version, Clock: &now})}
-	o := &orchestrator{out: host, plan: protocol.AwaitPlan()}
+	o := &orchestrator{out: host, plan: protocol.AwaitPlan(nil)}
 	_, err := o.await(protocol.Hello{})
 	require.NoError(t, err)
 	require.Len(t, set, 1)
@@ -65,7 +65,7 @@ func TestAwait_SetsTheClockToTheHosts(t *testing.T) {
 
 	setClock = func(time.Time) error { return errors.New("operation not permitted") }
 	host = &hostLine{line: planLine(t, protocol.Plan{Version: protocol.Version, Clock: &now})}
-	o = &orchestrator{out: host, plan: protocol.AwaitPlan()}
+	o = &orchestrator{out: host, plan: protocol.AwaitPlan(nil)}
 	_, err = o.await(protocol.Hello{})
 	require.NoError(t, err, "a clock that cannot be set is no reason to stop")
 	require.Len(t, host.msgs, 2)
@@ -76,14 +76,14 @@ func TestAwait_RefusesWhatCannotBeRun(t *testing.T) {
 	tests := []struct{ name, line, want string }{
 		{"other version", `{"version":1,"scenario":"x"}` + "\n", "plan version 1"},
 		{"garbage", "{\n", "decode plan from the results port"},
-		{"another wait", planLine(t, protocol.AwaitPlan()), "another plan to wait with"},
+		{"another wait", planLine(t, protocol.AwaitPlan(nil)), "another plan to wait with"},
 		{"no newline", `{"version":2}`, "ended without a newline"},
 		{"nothing", "", "EOF"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			host := &hostLine{line: tt.line}
-			o := &orchestrator{out: host, plan: protocol.AwaitPlan()}
+			o := &orchestrator{out: host, plan: protocol.AwaitPlan(nil)}
 			_, err := o.await(protocol.Hello{})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tt.want)
@@ -93,7 +93,7 @@ func TestAwait_RefusesWhatCannotBeRun(t *testing.T) {
 }
 
 func TestAwait_NeedsAChannelTheHostCanSendOn(t *testing.T) {
-	o := &orchestrator{out: &recorder{}, plan: protocol.AwaitPlan()}
+	o := &orchestrator{out: &recorder{}, plan: protocol.AwaitPlan(nil)}
 	_, err := o.await(protocol.Hello{})
 	assert.ErrorContains(t, err, "cannot send on this channel")
 }

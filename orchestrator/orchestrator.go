@@ -151,9 +151,12 @@ func (o *orchestrator) main(ctx context.Context) error {
 	t := uptime()
 	loaded, modErr := loadModules(protocol.ModulesList)
 	hello := newHello(loaded, uptime()-t)
-	var poolErr error
+	var poolErr, toolsErr error
 	if o.plan.Await && hello.TSEM {
 		poolErr = o.startLeaders()
+	}
+	if o.plan.Await {
+		toolsErr = o.readyTools(ctx)
 	}
 	if err := o.out.send(protocol.Message{Kind: protocol.KindHello, Hello: &hello}); err != nil {
 		return err
@@ -163,6 +166,9 @@ func (o *orchestrator) main(ctx context.Context) error {
 	}
 	if poolErr != nil {
 		o.logf("namespace leaders for later: %v", poolErr)
+	}
+	if toolsErr != nil {
+		o.logf("tools before the snapshot (each scenario copies them instead): %v", toolsErr)
 	}
 	if o.plan.Await {
 		var err error

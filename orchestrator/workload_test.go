@@ -238,6 +238,44 @@ func TestAttachImage_ToolsAreCopiedOffTheDrive(t *testing.T) {
 	assert.EqualError(t, o.attachImage(context.Background(), &td), "tools drive: "+o.img.layout.image(protocol.ToolsImage)+" holds no programs (was the drive mounted?)")
 }
 
+// A guest that waits for its plan readies the tools before its hello (they
+// are then in its snapshot) and detaches the drive; the scenario restored
+// from it mounts only its own image.
+func TestReadyTools_CopiesBeforeTheSnapshotAndTheScenarioSkipsThem(t *testing.T) {
+	o, f, _ := imageOrchestrator(t, protocol.ModeContainer)
+	tools := filepath.Join(t.TempDir(), "vdb")
+	require.NoError(t, writeFile(tools, ""))
+	scenarioPlan := o.plan
+	scenarioPlan.Drives = append(scenarioPlan.Drives, protocol.Drive{Image: protocol.ToolsImage, Device: tools, FSType: "erofs"})
+	o.plan = protocol.AwaitPlan(scenarioPlan.Drives)
+	l := o.img.layout
+	withTool(t, l)
+
+	require.NoError(t, o.readyTools(context.Background()))
+	assert.True(t, o.img.toolsReady)
+	assert.Equal(t, []string{"mount -t erofs -o ro " + tools + " " + l.image(protocol.ToolsImage), "umount " + l.image(protocol.ToolsImage)}, f.ops)
+	require.NotNil(t, o.img.sealedRunc)
+
+	f.ops = nil
+	o.plan = scenarioPlan
+	var td teardown
+	require.NoError(t, o.attachImage(context.Background(), &td))
+	for _, op := range f.ops {
+		assert.NotContains(t, op, tools, "the tools drive is not mounted again")
+	}
+	assert.Contains(t, f.ops, "mount -t erofs -o ro "+scenarioPlan.Drives[0].Device+" "+l.image("debian-minimal"))
+	assert.Equal(t, sealedPath(o.img.sealedRunc), o.img.runc)
+	require.NoError(t, td.run())
+}
+
+func TestReadyTools_WithoutAToolsDriveDoesNothing(t *testing.T) {
+	o, f, _ := imageOrchestrator(t, protocol.ModeProcess)
+	o.plan = protocol.AwaitPlan(o.plan.Drives)
+	require.NoError(t, o.readyTools(context.Background()))
+	assert.False(t, o.img.toolsReady)
+	assert.Empty(t, f.ops)
+}
+
 // withTool puts a runc on the tools drive's mount point, as if mounted (the
 // fake mounter mounts nothing).
 func withTool(t *testing.T, l layout) {

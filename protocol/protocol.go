@@ -102,9 +102,11 @@ type Plan struct {
 }
 
 // AwaitPlan is the plan of a guest booted to be snapshotted: it says hello
-// and waits for its scenario's plan on the results port.
-func AwaitPlan() Plan {
-	return Plan{Version: Version, Scenario: "snapshot", Await: true}
+// and waits for its scenario's plan on the results port. drives are the
+// drives every restore has: the guest readies the tools drive's programs
+// before its hello, so that they are in the snapshot.
+func AwaitPlan(drives []Drive) Plan {
+	return Plan{Version: Version, Scenario: "snapshot", Await: true, Drives: drives}
 }
 
 // ToolsImage is the Drive.Image of the tools drive: the host programs the

@@ -98,7 +98,7 @@ func FuzzDecode(f *testing.F) {
 }
 
 func TestAwaitPlan_SurvivesJSONAndRunsNothing(t *testing.T) {
-	p := AwaitPlan()
+	p := AwaitPlan(nil)
 	b, err := json.Marshal(p)
 	require.NoError(t, err)
 	assert.Contains(t, string(b), `"await":true`)

@@ -209,7 +209,7 @@ func (c *Snapshots) make(ctx context.Context, s Spec, key string) (*Snapshot, er
 	}
 	defer os.RemoveAll(tmp)
 	snap := &Snapshot{Dir: tmp, Meta: SnapshotMeta{Key: key}}
-	if err := image.WithPlan(s.Image, protocol.AwaitPlan(), snap.Initrd()); err != nil {
+	if err := image.WithPlan(s.Image, protocol.AwaitPlan(GuestDrives(s.Drives)), snap.Initrd()); err != nil {
 		return nil, fmt.Errorf("snapshot initramfs: %w", err)
 	}
 	log.Info("making a snapshot of a booted guest", "key", key)
