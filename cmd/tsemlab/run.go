@@ -56,10 +56,12 @@ accelerator, memory size, kernel arguments and QEMU version: it is saved
 right after its orchestrator starts, and every scenario restores that
 snapshot in a VM of its own and is sent its plan, so no state of one
 scenario reaches another. Snapshots are cached under the cache directory
-(snapshots/); a restore that fails falls back to a cold boot, and the
-result's environment says which it was and why. --snapshot=off boots every
-scenario cold. With -j N the scenarios that took longest last time start
-first (timings.json in the cache); results stay in file order.`,
+(snapshots/, the twelve used last); a restore that fails falls back to a
+cold boot, and the result's environment says which it was and why.
+--snapshot=off boots every scenario cold. With one job, the scenarios that
+boot with the same workload drives run one after the other; with -j N the
+scenarios that took longest last time start first (timings.json in the
+cache); results stay in file order.`,
 		Example: `  tsemlab run scenarios/
   tsemlab run --kernel ~/tsem/arch/x86/boot/bzImage --junit junit.xml scenarios/process-grep.yaml
   tsemlab run --format ktap --only caps-chown scenarios/`,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -47,7 +48,8 @@ const snapshotBootLimit = 5 * time.Minute
 // meta.json. Safe for concurrent use, also across processes.
 type Snapshots struct {
 	Dir string
-	// Keep is how many snapshots stay when a new one is made; default 4.
+	// Keep is how many snapshots stay when a new one is made, those used
+	// last; default DefaultKeep.
 	Keep int
 	Log  *slog.Logger
 
@@ -56,6 +58,13 @@ type Snapshots struct {
 	// this process, so that it is tried once per run, not per scenario.
 	failed map[string]error
 }
+
+// DefaultKeep is how many snapshots the cache keeps by default: one per
+// kernel and drive set, and the TSEM suite alone boots five drive sets
+// (with 4, each run remade all five, every new one pruning the oldest,
+// which the same run needed next). A snapshot takes 80-100 MB of disk
+// (its RAM file is sparse).
+const DefaultKeep = 12
 
 // Snapshot is one saved guest waiting for its plan.
 type Snapshot struct {
@@ -145,6 +154,7 @@ func (c *Snapshots) Get(ctx context.Context, s Spec) (*Snapshot, error) {
 	}
 	dir := filepath.Join(c.Dir, key)
 	if snap, err := openSnapshot(dir, key); err == nil {
+		touch(dir)
 		return snap, nil
 	}
 	c.mu.Lock()
@@ -274,8 +284,33 @@ func (s Spec) bootAndSave(ctx context.Context, snap *Snapshot) error {
 	return nil
 }
 
-// prune removes all but the Keep newest snapshots (never keep), and
-// unfinished ones an interrupted tsemlab left over an hour ago.
+// pruneLock removes the lock file of a snapshot that is gone, unless it
+// is recent or held: a tsemlab may be making that snapshot.
+func (c *Snapshots) pruneLock(p string, info fs.FileInfo) {
+	dir, ok := strings.CutSuffix(p, ".lock")
+	if !ok || time.Since(info.ModTime()) < time.Hour {
+		return
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	unlock, err := filelock.TryLock(p)
+	if err != nil {
+		return
+	}
+	os.Remove(p)
+	unlock()
+}
+
+// touch marks a snapshot used now: prune keeps those used last.
+func touch(dir string) {
+	now := time.Now()
+	_ = os.Chtimes(dir, now, now)
+}
+
+// prune removes all but the Keep snapshots used last (never keep), with
+// their lock files, and unfinished ones an interrupted tsemlab left over
+// an hour ago.
 func (c *Snapshots) prune(keep string) {
 	entries, err := os.ReadDir(c.Dir)
 	if err != nil {
@@ -288,10 +323,14 @@ func (c *Snapshots) prune(keep string) {
 	var done []made
 	for _, e := range entries {
 		info, err := e.Info()
-		if err != nil || !e.IsDir() {
+		if err != nil {
 			continue
 		}
 		p := filepath.Join(c.Dir, e.Name())
+		if !e.IsDir() {
+			c.pruneLock(p, info)
+			continue
+		}
 		switch {
 		case strings.HasPrefix(e.Name(), "."):
 			if time.Since(info.ModTime()) > time.Hour {
@@ -303,9 +342,19 @@ func (c *Snapshots) prune(keep string) {
 	}
 	sort.Slice(done, func(i, j int) bool { return done[i].at.After(done[j].at) })
 	for i, m := range done {
-		if i+1 >= orDefault(c.Keep, 4) {
-			c.logger().Debug("removing an old snapshot", "dir", m.dir)
+		if i+1 >= orDefault(c.Keep, DefaultKeep) {
+			unlock, err := filelock.TryLock(m.dir + ".lock")
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				unlock = func() {}
+			case err != nil:
+				// Being made again right now, or the lock is unusable.
+				continue
+			}
+			c.logger().Debug("removing a snapshot not used lately", "dir", m.dir)
 			os.RemoveAll(m.dir)
+			os.Remove(m.dir + ".lock")
+			unlock()
 		}
 	}
 }

@@ -122,6 +122,37 @@ func TestPrune_KeepsTheNewestAndTheOneJustMade(t *testing.T) {
 	assert.ElementsMatch(t, []string{"a", "b", "old-but-current", ".f-456"}, left)
 }
 
+// Pruning goes by last use: a snapshot made long ago but restored just now
+// stays, and the lock files of pruned snapshots (and of snapshots long
+// gone) go with them.
+func TestPrune_KeepsTheSnapshotsUsedLast(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	for i, k := range []string{"new", "newer", "oldest"} {
+		writeSnapshot(t, dir, k, now.Add(-time.Duration(i+1)*time.Hour))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, k+".lock"), nil, 0o644))
+	}
+	require.NoError(t, os.Chtimes(filepath.Join(dir, "oldest"), now.Add(-9*time.Hour), now.Add(-9*time.Hour)))
+	gone := filepath.Join(dir, "gone.lock")
+	require.NoError(t, os.WriteFile(gone, nil, 0o644))
+	require.NoError(t, os.Chtimes(gone, now.Add(-2*time.Hour), now.Add(-2*time.Hour)))
+	c := &Snapshots{Dir: dir, Keep: 3}
+
+	// Get marks a snapshot it opens used (touch), as a restore of
+	// "oldest" does here.
+	touch(filepath.Join(dir, "oldest"))
+	writeSnapshot(t, dir, "just-made", now)
+	c.prune("just-made")
+
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	assert.ElementsMatch(t, []string{"just-made", "oldest", "oldest.lock", "new", "new.lock"}, left)
+}
+
 func TestLaterWriter_HoldsUntilToldWhereWithinTheBound(t *testing.T) {
 	l := &laterWriter{}
 	_, _ = l.Write([]byte("early "))

@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/tsemlab/tsemlab/harness/filelock"
 	"github.com/tsemlab/tsemlab/harness/result"
 	"github.com/tsemlab/tsemlab/harness/scenario"
+	"github.com/tsemlab/tsemlab/protocol"
 )
 
 // Timings: each scenario's duration in the last run that finished it,
@@ -65,16 +67,48 @@ func longestFirst(scenarios []*scenario.Scenario, timings map[string]float64) []
 }
 
 // startOrder is the order Run starts the scenarios in: longest first when
-// several run at once and timings are kept, else file order.
+// several run at once and timings are kept; else file order, the
+// scenarios that boot with the same drives together (byDrives).
 func startOrder(c Config, scenarios []*scenario.Scenario) []int {
 	if c.Timings == "" || c.Jobs <= 1 {
-		order := make([]int, len(scenarios))
-		for i := range order {
-			order[i] = i
-		}
-		return order
+		return byDrives(scenarios)
 	}
 	return longestFirst(scenarios, readTimings(c.Timings))
+}
+
+// byDrives is file order with the scenarios that boot with the same
+// drives (workload images, tools drive) moved up behind the first of
+// them. Such scenarios restore the same snapshot, and the guest restored
+// ahead for the next scenario (see spares) is one of the scenario that
+// starts now: in file order, a run alternating between drive sets threw
+// it away and restored again at each change (0.3-0.5 s each under TCG).
+// Results stay in file order.
+func byDrives(scenarios []*scenario.Scenario) []int {
+	var keys []string
+	groups := map[string][]int{}
+	for i, s := range scenarios {
+		k := driveSet(s)
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+	order := make([]int, 0, len(scenarios))
+	for _, k := range keys {
+		order = append(order, groups[k]...)
+	}
+	return order
+}
+
+// driveSet names the drives a scenario boots with (see
+// scenarioRun.drives): its workload images in order, and the tools drive
+// when it runs runc or apparmor_parser.
+func driveSet(s *scenario.Scenario) string {
+	k := strings.Join(s.Images(), "+")
+	if s.Plan(scenario.PlanOptions{}).NeedsTools() {
+		k += "+" + protocol.ToolsImage
+	}
+	return k
 }
 
 // saveTimings merges the finished scenarios' durations into the timings

@@ -52,6 +52,21 @@ func TestStartOrder_FileOrderUnlessParallelWithTimings(t *testing.T) {
 	assert.Equal(t, []int{1, 0}, startOrder(Config{Jobs: 2, Timings: path}, all))
 }
 
+// One job: file order, except that the scenarios that boot with the same
+// drives run one after the other, so that each restores the guest readied
+// ahead from their snapshot.
+func TestStartOrder_OneJobGroupsTheScenariosOfADriveSet(t *testing.T) {
+	all := named("plain", "in-image", "container", "plain-too", "in-image-too", "lab")
+	all[1].Image, all[4].Image = "debian-minimal", "debian-minimal"
+	all[2].Image, all[2].Mode = "debian-minimal", protocol.ModeContainer
+	all[5].Phases = []scenario.Phase{{Name: "p", AppArmor: &scenario.AppArmor{Profile: "x"}}}
+	var got []string
+	for _, i := range startOrder(Config{Jobs: 1}, all) {
+		got = append(got, all[i].Name)
+	}
+	assert.Equal(t, []string{"plain", "plain-too", "in-image", "in-image-too", "container", "lab"}, got)
+}
+
 func TestSaveTimings_MergesAndLeavesOutWhatNeverRan(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "timings.json")
 	require.NoError(t, os.WriteFile(path, []byte(`{"/s/old.yaml#old": 7, "/s/a.yaml#a": 1}`), 0o644))
