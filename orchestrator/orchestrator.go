@@ -1,7 +1,8 @@
 // Package orchestrator is the guest side of tsemlab: the guest's init
-// (package guestinit) starts it; it reads the plan the host appended to the initramfs, describes
-// the kernel, runs each phase's steps and streams what it saw to the host as
-// JSON lines on the results serial port, then ends the VM.
+// (package guestinit) starts it; it reads the plan the host appended to the
+// initramfs, describes the kernel, runs each phase's steps and streams what
+// it saw to the host as JSON lines on the results serial port, then ends
+// the VM.
 //
 // The verdict is the host's: the orchestrator reports facts (exit status,
 // output, signs of refusal) and a seen outcome, never pass or fail.
@@ -152,10 +153,10 @@ func (o *orchestrator) main(ctx context.Context) error {
 	loaded, modErr := loadModules(protocol.ModulesList)
 	hello := newHello(loaded, uptime()-t)
 	var poolErr, toolsErr error
-	if o.plan.Await && hello.TSEM {
-		poolErr = o.startLeaders()
-	}
 	if o.plan.Await {
+		if hello.TSEM {
+			poolErr = o.startLeaders()
+		}
 		toolsErr = o.readyTools(ctx)
 	}
 	if err := o.out.send(protocol.Message{Kind: protocol.KindHello, Hello: &hello}); err != nil {

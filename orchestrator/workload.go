@@ -93,28 +93,21 @@ func (o *orchestrator) phaseImage(ph protocol.Phase) string {
 // runc its state directory and cgroups. Each undo goes on td as it becomes
 // needed.
 func (o *orchestrator) attachImage(ctx context.Context, td *teardown) error {
-	var names []string
-	for _, ph := range o.plan.Phases {
-		if name := o.phaseImage(ph); name != "" && !slices.Contains(names, name) {
-			names = append(names, name)
-		}
-	}
-	if o.hasTools() && !o.img.toolsReady {
-		// The tools drive first: runc, which runs the images, is on it.
-		names = append([]string{protocol.ToolsImage}, names...)
-	}
-	if len(names) == 0 {
+	names := o.plan.Images()
+	tools := o.hasTools() && !o.img.toolsReady
+	if len(names) == 0 && !tools {
 		return nil
 	}
 	o.useGuestLayout()
+	if tools {
+		// The tools drive first: runc, which runs the images, is on it.
+		if err := o.attachTools(ctx, td); err != nil {
+			return err
+		}
+	}
 	for _, name := range names {
 		if err := o.mountImage(ctx, name, td); err != nil {
 			return err
-		}
-		if name == protocol.ToolsImage {
-			if err := o.copyTools(); err != nil {
-				return err
-			}
 		}
 	}
 	if o.plan.Mode != protocol.ModeContainer {
@@ -172,15 +165,20 @@ func (o *orchestrator) readyTools(ctx context.Context) error {
 	}
 	o.useGuestLayout()
 	var td teardown
-	err := o.mountImage(ctx, protocol.ToolsImage, &td)
-	if err == nil {
-		err = o.copyTools()
-	}
+	err := o.attachTools(ctx, &td)
 	if terr := td.run(); err == nil && terr != nil {
 		err = fmt.Errorf("detach the tools drive: %w", terr)
 	}
 	o.img.toolsReady = err == nil
 	return err
+}
+
+// attachTools mounts the tools drive and copies its programs (copyTools).
+func (o *orchestrator) attachTools(ctx context.Context, td *teardown) error {
+	if err := o.mountImage(ctx, protocol.ToolsImage, td); err != nil {
+		return err
+	}
+	return o.copyTools()
 }
 
 // mountImage mounts the image called name from the drive the plan says

@@ -120,6 +120,22 @@ const (
 	ToolsDir   = "/tsemlab/tools"
 )
 
+// Images are the workload images the plan's phases run in, in the order
+// they first name them; a phase that names none runs in the plan's Image.
+func (p Plan) Images() []string {
+	var names []string
+	for _, ph := range p.Phases {
+		name := ph.Image
+		if name == "" {
+			name = p.Image
+		}
+		if name != "" && !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
 // NeedsTools says whether the plan runs a program of the tools drive:
 // runc (container mode) or apparmor_parser (an AppArmor profile in any
 // phase or step).

@@ -131,3 +131,11 @@ func TestPlan_NeedsTools(t *testing.T) {
 	assert.True(t, Plan{Phases: []Phase{{AppArmor: &AppArmor{}}}}.NeedsTools(), "apparmor_parser for a phase's profile")
 	assert.True(t, Plan{Phases: []Phase{{Steps: []Step{{}, {AppArmor: &AppArmor{}}}}}}.NeedsTools(), "and for a step's")
 }
+
+func TestPlan_ImagesInTheOrderThePhasesFirstNameThem(t *testing.T) {
+	p := Plan{Image: "debian-minimal", Phases: []Phase{
+		{Name: "a", Image: "httpd"}, {Name: "b"}, {Name: "c", Image: "httpd"}, {Name: "d", Image: "other"},
+	}}
+	assert.Equal(t, []string{"httpd", "debian-minimal", "other"}, p.Images())
+	assert.Empty(t, Plan{Phases: []Phase{{Name: "a"}}}.Images())
+}

@@ -3,7 +3,6 @@ package runner
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/tsemlab/tsemlab/harness/boot"
 	"github.com/tsemlab/tsemlab/harness/result"
@@ -16,14 +15,8 @@ import (
 // the guest device of each in the plan; and which build (suite, Debian
 // version, hash) in the result.
 func (r *scenarioRun) drives(ctx context.Context, plan *protocol.Plan) ([]boot.Drive, error) {
-	var names []string
-	for _, ph := range plan.Phases {
-		if ph.Image != "" && !slices.Contains(names, ph.Image) {
-			names = append(names, ph.Image)
-		}
-	}
 	var drives []boot.Drive
-	for _, name := range names {
+	for _, name := range plan.Images() {
 		if r.c.RootFS == nil {
 			return nil, fmt.Errorf("workload image %q: this run has no workload images", name)
 		}

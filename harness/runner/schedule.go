@@ -100,12 +100,13 @@ func byDrives(scenarios []*scenario.Scenario) []int {
 	return order
 }
 
-// driveSet names the drives a scenario boots with (see
-// scenarioRun.drives): its workload images in order, and the tools drive
+// driveSet names the drives a scenario boots with, as scenarioRun.drives
+// attaches them: its plan's workload images in order, and the tools drive
 // when it runs runc or apparmor_parser.
 func driveSet(s *scenario.Scenario) string {
-	k := strings.Join(s.Images(), "+")
-	if s.Plan(scenario.PlanOptions{}).NeedsTools() {
+	p := s.Plan(scenario.PlanOptions{})
+	k := strings.Join(p.Images(), "+")
+	if p.NeedsTools() {
 		k += "+" + protocol.ToolsImage
 	}
 	return k

@@ -57,6 +57,9 @@ func TestStartOrder_FileOrderUnlessParallelWithTimings(t *testing.T) {
 // ahead from their snapshot.
 func TestStartOrder_OneJobGroupsTheScenariosOfADriveSet(t *testing.T) {
 	all := named("plain", "in-image", "container", "plain-too", "in-image-too", "lab")
+	for _, s := range all {
+		s.Phases = []scenario.Phase{{Name: "p"}}
+	}
 	all[1].Image, all[4].Image = "debian-minimal", "debian-minimal"
 	all[2].Image, all[2].Mode = "debian-minimal", protocol.ModeContainer
 	all[5].Phases = []scenario.Phase{{Name: "p", AppArmor: &scenario.AppArmor{Profile: "x"}}}
